@@ -1,0 +1,121 @@
+"""The ``agentprm-bench`` command line. Subcommands print their own output; the library logs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Callable, Sequence, TextIO
+
+import gymnasium as gym
+
+from agentprm_bench.envs import ENVS, resolve_env
+from agentprm_bench.errors import UserError
+
+
+def _make(name: str, **kwargs):
+    entry = resolve_env(name)
+    return entry, gym.make(entry.env_id, **kwargs).unwrapped
+
+
+def cmd_envs(args: argparse.Namespace, out: TextIO) -> int:
+    """List the registered environments with their task counts and splits."""
+    rows = [("id", "tasks", "train", "test", "max turns", "metric")]
+    for entry in ENVS.values():
+        cls = entry.load_class()
+        splits = cls.splits()
+        rows.append((entry.env_id, str(cls.num_tasks()), str(len(splits["train"])), str(len(splits["test"])),
+                     str(cls.default_max_turns), entry.metric))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for k, row in enumerate(rows):
+        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() + "\n")
+        if k == 0:
+            out.write("  ".join("-" * w for w in widths) + "\n")
+    return 0
+
+
+def cmd_play(args: argparse.Namespace, out: TextIO, read: Callable[[str], str] = input) -> int:
+    """Play one episode in the terminal: type an action, or the number of an admissible one."""
+    kwargs = {"max_turns": args.max_turns} if args.max_turns else {}
+    entry, env = _make(args.env, **kwargs)
+    obs, info = env.reset(seed=args.seed, options={"task_id": args.task_id})
+    out.write(f"{entry.env_id}, task {info['task_id']} (type 'quit' to stop)\n\n{obs}\n")
+    total = 0.0
+    while True:
+        actions = info["admissible_actions"]
+        out.write("\nAdmissible actions:\n" + "".join(f"  {i}. {a}\n" for i, a in enumerate(actions, 1)))
+        try:
+            typed = read(f"[turn {env.turn + 1}/{env.max_turns}] > ").strip()
+        except EOFError:
+            typed = "quit"
+        if typed.lower() in ("quit", "exit", "q"):
+            out.write("Stopped.\n")
+            return 0
+        action = actions[int(typed) - 1] if typed.isdigit() and 1 <= int(typed) <= len(actions) else typed
+        obs, reward, terminated, truncated, info = env.step(action)
+        total += reward
+        out.write(f"\n> {action}\n{obs}\n")
+        if reward:
+            out.write(f"(reward {reward:.3f})\n")
+        if terminated or truncated:
+            end = "won" if info["won"] else ("out of turns" if truncated else "episode over")
+            out.write(f"\nEpisode ended ({end}) after {env.turn} turns; total reward {total:.3f}.\n")
+            return 0
+
+
+def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
+    """Oracle and random-admissible play on the first N tasks of a split, per env."""
+    from agentprm_bench.envs.check import check_env_players
+
+    names = args.env or list(ENVS)
+    out.write(f"{'env':24s} {'player':8s} {'episodes':>8s} {'success':>8s} {'reward':>8s} {'turns':>6s} {'max':>4s}\n")
+    for name in names:
+        entry, env = _make(name, split=args.split)
+        ids = list(env.splits()[args.split])[: args.tasks]
+        for s in check_env_players(env, ids, seed=args.seed, progress=not args.no_progress):
+            out.write(f"{entry.env_id:24s} {s.player:8s} {s.episodes:8d} {s.success_rate:8.3f} "
+                      f"{s.mean_reward:8.3f} {s.mean_turns:6.2f} {s.max_turns:4d}\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agentprm-bench", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("envs", help="list registered environments with task counts and splits")
+    p.set_defaults(func=cmd_envs)
+
+    p = sub.add_parser("play", help="play an episode in the terminal")
+    p.add_argument("env", help="environment id or short name (webshop, babyai, textcraft)")
+    p.add_argument("--task-id", type=int, default=None, help="global task id (default: drawn from the split)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--max-turns", type=int, default=None)
+    p.set_defaults(func=cmd_play)
+
+    p = sub.add_parser("check", help="oracle vs random-admissible play on a split")
+    p.add_argument("--env", action="append", help="environment (repeatable; default: all)")
+    p.add_argument("--split", default="test", choices=["train", "test"])
+    p.add_argument("--tasks", type=int, default=200, help="first N tasks of the split")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args, out or sys.stdout)
+    except UserError as exc:
+        sys.stderr.write(f"agentprm-bench: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("agentprm-bench: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

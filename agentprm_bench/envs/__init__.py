@@ -1,0 +1,60 @@
+"""All environment registration lives here: Gymnasium ids ``agentprm/<Name>-v0``.
+
+``import agentprm_bench`` (or this module) registers them; ``gymnasium.make`` then builds
+them. Entry points are lazy strings, so registering loads no data.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass
+
+import gymnasium as gym
+
+from agentprm_bench.errors import UserError
+
+
+@dataclass(frozen=True)
+class EnvEntry:
+    env_id: str
+    short_name: str
+    entry_point: str  # "module:Class"
+    metric: str  # the paper's metric: "success" or "reward"
+
+    def load_class(self) -> type:
+        module, attr = self.entry_point.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+ENVS: dict[str, EnvEntry] = {
+    e.env_id: e
+    for e in (
+        EnvEntry("agentprm/WebShop-v0", "webshop", "agentprm_bench.envs.webshop.env:WebShopEnv", "success"),
+        EnvEntry("agentprm/BabyAI-v0", "babyai", "agentprm_bench.envs.babyai:BabyAIEnv", "reward"),
+        EnvEntry("agentprm/TextCraft-v0", "textcraft", "agentprm_bench.envs.textcraft:TextCraftEnv", "success"),
+    )
+}
+
+
+def register_all() -> None:
+    for entry in ENVS.values():
+        if entry.env_id not in gym.registry:
+            gym.register(id=entry.env_id, entry_point=entry.entry_point)
+
+
+def resolve_env(name: str) -> EnvEntry:
+    """An env by id ("agentprm/WebShop-v0") or short name ("webshop"), case-insensitively."""
+    key = name.strip().lower()
+    for entry in ENVS.values():
+        if key in (entry.env_id.lower(), entry.short_name, entry.env_id.split("/")[-1].lower()):
+            return entry
+    names = [e.env_id for e in ENVS.values()] + [e.short_name for e in ENVS.values()]
+    close = difflib.get_close_matches(name, names, n=2, cutoff=0.4)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise UserError(f"unknown environment {name!r}.{hint} Known: {', '.join(ENVS)} (see `agentprm-bench envs`).")
+
+
+register_all()
+
+__all__ = ["ENVS", "EnvEntry", "register_all", "resolve_env"]

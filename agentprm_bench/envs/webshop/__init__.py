@@ -1,0 +1,3 @@
+from agentprm_bench.envs.webshop.env import WebShopEnv
+
+__all__ = ["WebShopEnv"]
