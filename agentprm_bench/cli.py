@@ -34,8 +34,9 @@ def cmd_envs(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def cmd_play(args: argparse.Namespace, out: TextIO, read: Callable[[str], str] = input) -> int:
+def cmd_play(args: argparse.Namespace, out: TextIO, read: Callable[[str], str] | None = None) -> int:
     """Play one episode in the terminal: type an action, or the number of an admissible one."""
+    read = read or input
     kwargs = {"max_turns": args.max_turns} if args.max_turns else {}
     entry, env = _make(args.env, **kwargs)
     obs, info = env.reset(seed=args.seed, options={"task_id": args.task_id})

@@ -58,6 +58,14 @@ def plan_commands(rules: CraftingRules, goal: str, inventory: dict[str, int]) ->
     gets: dict[str, int] = {}
     crafts: list[str] = []
 
+    def _pick_member(ing: Ingredient, amount: int) -> str:
+        """A tag ingredient is filled by a member already held in quantity, else the cheapest."""
+        if ing.is_tag:
+            held = [m for m in sorted(inv) if inv[m] >= amount and rules.satisfies(m, ing)]
+            if held:
+                return held[0]
+        return _ingredient_cost(rules, ing, memo)[1]
+
     def acquire(item: str, n: int) -> None:
         have = inv.get(item, 0)
         if have >= n:
@@ -69,7 +77,7 @@ def plan_commands(rules: CraftingRules, goal: str, inventory: dict[str, int]) ->
             inv[item] = inv.get(item, 0) + need
             return
         times = math.ceil(need / recipe.count)
-        chosen = [(_ingredient_cost(rules, ing, memo)[1], ing.count) for ing in recipe.inputs]
+        chosen = [(_pick_member(ing, ing.count * times), ing.count) for ing in recipe.inputs]
         for name, count in chosen:
             acquire(name, count * times)
         for _ in range(times):

@@ -174,7 +174,14 @@ class CraftingRules:
         return list(seen)
 
     def uses(self, name: str) -> list[Recipe]:
-        return [r for rs in self.recipes.values() for r in rs if any(i.name == name for i in r.inputs)]
+        """Recipes with ``name`` among their ingredients (in load order)."""
+        if not hasattr(self, "_uses"):
+            self._uses: dict[str, list[Recipe]] = {}
+            for rs in self.recipes.values():
+                for r in rs:
+                    for i in r.inputs:
+                        self._uses.setdefault(i.name, []).append(r)
+        return self._uses.get(name, [])
 
     def match(self, output: str, given: list[tuple[str, int]]) -> Recipe | None:
         """The recipe for ``output`` that the (item, count) list fills exactly, if any."""

@@ -1,0 +1,80 @@
+"""CLI smoke tests: the commands run, print what they promise and fail with one-line errors."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import pytest
+
+from agentprm_bench.cli import main
+
+
+def run(argv, monkeypatch=None, typed=()):
+    out = io.StringIO()
+    if monkeypatch is not None:
+        answers = iter(typed)
+
+        def fake_input(prompt=""):
+            try:
+                return next(answers)
+            except StopIteration:
+                raise EOFError
+
+        monkeypatch.setattr("builtins.input", fake_input)
+    code = main(argv, out=out)
+    return code, out.getvalue()
+
+
+def test_envs_lists_every_env_with_counts():
+    code, text = run(["envs"])
+    assert code == 0
+    assert "agentprm/WebShop-v0    6910   6410   500   6" in text
+    assert "agentprm/BabyAI-v0     4000   3600   400   20" in text
+    assert "agentprm/TextCraft-v0  528    328    200   20" in text
+
+
+def test_play_by_number_and_text_until_the_episode_ends(monkeypatch):
+    from agentprm_bench.envs.textcraft import task_items
+
+    task = task_items().index("crafting_table")
+    typed = ["get 1 oak logs", "craft 4 oak planks using 1 oak logs", "craft 1 crafting table using 4 oak planks"]
+    code, text = run(["play", "textcraft", "--task-id", str(task)], monkeypatch, typed)
+    assert code == 0
+    assert "Admissible actions:\n  1. " in text and "> get 1 oak logs\nGot 1 oak logs" in text
+    assert "Episode ended (won) after 3 turns; total reward 1.000." in text
+
+
+def test_play_accepts_the_number_of_an_admissible_action_and_quit(monkeypatch):
+    code, text = run(["play", "webshop", "--task-id", "0"], monkeypatch, ["1", "quit"])
+    assert code == 0 and "> search[" in text and "Results for" in text and text.endswith("Stopped.\n")
+
+
+def test_play_stops_cleanly_at_end_of_input(monkeypatch):
+    code, text = run(["play", "babyai", "--task-id", "2"], monkeypatch, [])
+    assert code == 0 and "Mission:" in text and text.endswith("Stopped.\n")
+
+
+def test_check_reports_oracle_and_random(monkeypatch):
+    code, text = run(["check", "--env", "textcraft", "--tasks", "10", "--no-progress"])
+    assert code == 0
+    lines = [l.split() for l in text.splitlines()[1:]]
+    assert [l[1] for l in lines] == ["oracle", "random"]
+    assert float(lines[0][3]) == 1.0 and int(lines[0][2]) == 10
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["play", "webshopp"], "unknown environment 'webshopp'. Did you mean 'webshop'?"),
+    (["play", "babyai", "--task-id", "999999"], "task_id 999999 out of range"),
+])
+def test_bad_input_gives_a_one_line_error(capsys, argv, message):
+    code, _ = run(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_console_script_is_installed():
+    proc = subprocess.run([sys.executable, "-m", "agentprm_bench.cli", "envs"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and "agentprm/TextCraft-v0" in proc.stdout and proc.stderr == ""
