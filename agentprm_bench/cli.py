@@ -79,6 +79,54 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _policy_options(args: argparse.Namespace) -> dict:
+    options = {"model": args.model, "temperature": args.temperature, "top_p": args.top_p, "p": args.p,
+               "base_url": args.base_url, "max_new_tokens": args.max_new_tokens}
+    if args.policy in ("hf", "vllm") and args.model is None:
+        from agentprm_bench.paths import default_policy_dir
+
+        options["model"] = str(default_policy_dir(resolve_env(args.env).short_name))
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def cmd_collect(args: argparse.Namespace, out: TextIO) -> int:
+    """Sample trajectories into DIR/trajectories.jsonl (resumable), then print a summary."""
+    from agentprm_bench.agents.collect import CollectConfig, collect
+    from agentprm_bench.agents.summary import summarize_trajectories
+    from agentprm_bench.agents.trajectory import read_trajectories
+
+    config = CollectConfig(env=args.env, policy=args.policy, split=args.split, samples=args.samples,
+                           tasks=args.tasks, seed=args.seed, batch_size=args.batch_size, max_turns=args.max_turns,
+                           policy_options=_policy_options(args))
+    path = collect(config, args.out, progress=not args.no_progress)
+    s = summarize_trajectories(list(read_trajectories(path)))
+    out.write(f"{path}: {s.trajectories} trajectories over {s.tasks} tasks\n"
+              f"success {s.success_rate:.3f}  mean reward {s.mean_reward:.3f}  mean turns {s.mean_turns:.2f}  "
+              f"invalid actions {s.invalid_action_rate:.3f}  parse failures {s.parse_failure_rate:.3f}\n"
+              f"policy tokens in {s.policy_tokens_in}  out {s.policy_tokens_out}  env steps {s.env_steps}  "
+              f"wall {s.wall_time_s:.1f}s\n")
+    return 0
+
+
+def cmd_train_policy(args: argparse.Namespace, out: TextIO) -> int:
+    """Train the default small policy by behaviour cloning; save it where `hf` finds it."""
+    from agentprm_bench.agents.bc import TrainPolicyConfig, train_policy
+    from agentprm_bench.paths import default_policy_dir
+
+    entry = resolve_env(args.env)
+    cfg = TrainPolicyConfig(env=entry.env_id, oracle_episodes=args.oracle_episodes,
+                            noisy_episodes=args.noisy_episodes, noisy_p=args.noisy_p, epochs=args.epochs,
+                            max_minutes=args.max_minutes, seed=args.seed)
+    target = args.out or default_policy_dir(entry.short_name)
+    meta = train_policy(cfg, target, progress=not args.no_progress)
+    m = meta["metrics"]
+    out.write(f"saved {target}\n{m['parameters']:,} parameters, {m['examples']} examples from "
+              f"{m['demonstrations']} demonstrations, {m['optimizer_steps']}/{m['planned_steps']} steps, "
+              f"{m['train_tokens']:,} tokens, final loss {m['final_loss']:.3f}, {m['total_seconds']:.0f}s in all"
+              + (" (stopped at --max-minutes)" if m["stopped_early"] else "") + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agentprm-bench", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -101,6 +149,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_check)
+
+    from agentprm_bench.agents.base import POLICIES
+
+    p = sub.add_parser("collect", help="sample trajectories with a policy (resumable)")
+    p.add_argument("--env", required=True)
+    p.add_argument("--policy", required=True, help=f"one of: {', '.join(POLICIES.names())}")
+    p.add_argument("--out", required=True, help="output directory (resumes if it holds the same collection)")
+    p.add_argument("--split", default="train", choices=["train", "test"])
+    p.add_argument("--samples", type=int, default=16, help="trajectories per task")
+    p.add_argument("--tasks", type=int, default=None, help="first N tasks of the split (default: all)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=32, help="episodes stepped in lock-step")
+    p.add_argument("--max-turns", type=int, default=None)
+    p.add_argument("--model", default=None, help="local model dir for hf/vllm (default: the trained default)")
+    p.add_argument("--temperature", type=float, default=None)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--max-new-tokens", type=int, default=None)
+    p.add_argument("--p", type=float, default=None, help="noisy-oracle: probability of the oracle action")
+    p.add_argument("--base-url", default=None, help="vllm: an OpenAI-compatible server, e.g. http://host:8000/v1")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("train-policy", help="train the default small policy by behaviour cloning")
+    p.add_argument("--env", required=True)
+    p.add_argument("--out", default=None, help="model directory (default: the cache used by `hf`)")
+    p.add_argument("--oracle-episodes", type=int, default=400)
+    p.add_argument("--noisy-episodes", type=int, default=800)
+    p.add_argument("--noisy-p", type=float, default=0.75)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--max-minutes", type=float, default=12.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_train_policy)
     return parser
 
 

@@ -238,11 +238,15 @@ class WebShopEnv(TextEnv):
         return [f"click[{c}]" for c in self.clickables()]
 
     def oracle_action(self) -> str:
-        """Search the target's title, open it, select the goal's options, buy."""
+        """Search the instruction (the target's title if that misses page one), open the
+        target, select the goal's options, buy."""
         goal = self.goal
         assert goal is not None
         if self.page == "search":
-            return f"search[{self.catalog.products[goal.asin].title}]"
+            query = search_query_for(goal)
+            if goal.asin not in self.index.search(query, RESULTS_PER_PAGE):
+                query = self.catalog.products[goal.asin].title
+            return f"search[{query}]"
         if self.page == "results":
             if goal.asin in self._page_results():
                 return f"click[{goal.asin}]"

@@ -1,0 +1,201 @@
+"""The default small policy: a tiny Qwen2-style LM trained by behaviour cloning, no downloads.
+
+``train_policy`` reads top to bottom:
+1. roll out oracle and noisy-oracle demonstrations on the env's train split;
+2. train a byte-level BPE tokenizer (``tokenizers``) on their prompts and actions;
+3. build a small Qwen2 model from its config (~1.7M parameters);
+4. behaviour-clone every demonstrated action (loss on the "Action: ..." reply only);
+5. ``save_pretrained`` model and tokenizer (safetensors) plus ``agentprm_policy.json``
+   (this config, the prompt budget the ``hf`` policy must reuse, metrics, provenance).
+The noisy demonstrations label the action actually taken, so the clone also learns some
+of their mistakes: a good but imperfect policy, leaving search room to help.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from agentprm_bench.agents.base import History, make_policy
+from agentprm_bench.agents.prompt import ACTION_PREFIX, build_messages, render_prompt
+from agentprm_bench.agents.rollout import collect_in_memory
+from agentprm_bench.agents.trajectory import Trajectory
+from agentprm_bench.envs import resolve_env
+from agentprm_bench.provenance import git_commit, package_versions
+
+log = logging.getLogger(__name__)
+POLICY_META = "agentprm_policy.json"
+SPECIAL = ["<|pad|>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>"]
+CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
+                 "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+
+
+@dataclass(frozen=True)
+class TrainPolicyConfig:
+    env: str
+    oracle_episodes: int = 400
+    noisy_episodes: int = 800
+    noisy_p: float = 0.75
+    epochs: int = 2
+    batch_size: int = 32
+    lr: float = 3e-3
+    max_len: int = 512
+    vocab_size: int = 2048
+    hidden_size: int = 128
+    layers: int = 6
+    heads: int = 4
+    max_prompt_chars: int = 1600
+    max_obs_chars: int = 1200
+    max_minutes: float = 12.0  # training stops (and says so) after this much wall time
+    seed: int = 0
+
+
+def demonstrations(cfg: TrainPolicyConfig, progress: bool) -> list[Trajectory]:
+    train = list(resolve_env(cfg.env).load_class().splits()["train"])
+    rng = random.Random(cfg.seed)
+    demos = []
+    for name, episodes, options in (("oracle", cfg.oracle_episodes, {}),
+                                    ("noisy-oracle", cfg.noisy_episodes, {"p": cfg.noisy_p})):
+        tasks = [train[i % len(train)] for i in rng.sample(range(max(episodes, len(train))), episodes)]
+        demos += collect_in_memory(resolve_env(cfg.env).env_id, make_policy(name, **options), tasks, 1,
+                                   cfg.seed, env_kwargs={"split": "train"}, progress=progress)
+    return demos
+
+
+def step_prompts(traj: Trajectory, cfg: TrainPolicyConfig, tokenizer: Any) -> list[tuple[str, str]]:
+    """(prompt, action) for every step, the prompt exactly as the ``hf`` policy renders it."""
+    out = []
+    for t, step in enumerate(traj.steps):
+        h = History(traj.env_id, traj.task_id, traj.observations[: t + 1], traj.actions[:t])
+        out.append((render_prompt(build_messages(h, cfg.max_prompt_chars, cfg.max_obs_chars), tokenizer),
+                    step.action))
+    return out
+
+
+def train_tokenizer(texts: list[str], vocab_size: int) -> Any:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<|pad|>", eos_token="<|end|>")
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def build_model(cfg: TrainPolicyConfig, tokenizer: Any) -> Any:
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    config = Qwen2Config(
+        vocab_size=len(tokenizer), hidden_size=cfg.hidden_size, intermediate_size=4 * cfg.hidden_size,
+        num_hidden_layers=cfg.layers, num_attention_heads=cfg.heads, num_key_value_heads=max(1, cfg.heads // 2),
+        max_position_embeddings=cfg.max_len + 64, tie_word_embeddings=True, rope_theta=10_000.0,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.eos_token_id,
+    )
+    return AutoModelForCausalLM.from_config(config)
+
+
+def encode(pairs: list[tuple[str, str]], tokenizer: Any, max_len: int) -> list[tuple[list[int], int]]:
+    """Token ids of prompt + "Action: a<|end|>" (prompt cut from the left to fit) and the reply start."""
+    out = []
+    for prompt, action in pairs:
+        p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        a = tokenizer(ACTION_PREFIX + action, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        p = p[-(max_len - len(a)):] if len(a) < max_len else []
+        out.append((p + a[:max_len], len(p)))
+    return out
+
+
+def bc_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy on reply tokens. logits: (B, L, V); labels: (B, L), -100 = ignore."""
+    return torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)).float(),
+                                             labels[:, 1:].reshape(-1), ignore_index=-100)
+
+
+def batches(examples: list[tuple[list[int], int]], batch_size: int, pad: int, rng: random.Random):
+    """Length-bucketed, shuffled batches of (input_ids, attention_mask, labels)."""
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))
+    groups = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    rng.shuffle(groups)
+    for group in groups:
+        width = max(len(examples[i][0]) for i in group)
+        ids = torch.full((len(group), width), pad)
+        attn = torch.zeros((len(group), width), dtype=torch.long)
+        labels = torch.full((len(group), width), -100)
+        for row, i in enumerate(group):
+            seq, start = examples[i]
+            ids[row, : len(seq)] = torch.tensor(seq)
+            attn[row, : len(seq)] = 1
+            labels[row, start: len(seq)] = torch.tensor(seq[start:])
+        yield ids, attn, labels
+
+
+def train_policy(cfg: TrainPolicyConfig, out_dir: str | Path, progress: bool = True) -> dict[str, Any]:
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    out = Path(out_dir)
+    t_start = time.perf_counter()
+    demos = demonstrations(cfg, progress)
+    plain = [pair for d in demos for pair in step_prompts(d, cfg, None)]
+    tokenizer = train_tokenizer([p for p, _ in plain] + [ACTION_PREFIX + a for _, a in plain], cfg.vocab_size)
+    examples = encode([pair for d in demos for pair in step_prompts(d, cfg, tokenizer)], tokenizer, cfg.max_len)
+    model = build_model(cfg, tokenizer)
+    n_params = sum(p.numel() for p in model.parameters())
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    total_steps = cfg.epochs * math.ceil(len(examples) / cfg.batch_size)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / 50) * max(0.05, 0.5 * (1 + math.cos(math.pi * s / max(1, total_steps)))))
+    model.train()
+    step, tokens, losses, stopped_early = 0, 0, [], False
+    bar = tqdm(total=total_steps, desc=f"train-policy {resolve_env(cfg.env).short_name}", disable=not progress)
+    t_train = time.perf_counter()
+    for _ in range(cfg.epochs):
+        for ids, attn, labels in batches(examples, cfg.batch_size, tokenizer.pad_token_id, rng):
+            loss = bc_loss(model(input_ids=ids, attention_mask=attn).logits, labels)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            step, tokens = step + 1, tokens + int(attn.sum())
+            losses.append(loss.item())
+            bar.update(1)
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+            if time.perf_counter() - t_start > 60 * cfg.max_minutes:
+                stopped_early = True
+                break
+        if stopped_early:
+            log.warning("train-policy stopped at step %d/%d: --max-minutes %.1f reached", step, total_steps,
+                        cfg.max_minutes)
+            break
+    bar.close()
+    model.eval()
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    meta = {
+        "kind": "agentprm-bench default policy", "config": asdict(cfg), "env_id": resolve_env(cfg.env).env_id,
+        "prompt": {"max_prompt_chars": cfg.max_prompt_chars, "max_obs_chars": cfg.max_obs_chars},
+        "metrics": {"parameters": n_params, "demonstrations": len(demos), "examples": len(examples),
+                    "optimizer_steps": step, "planned_steps": total_steps, "stopped_early": stopped_early,
+                    "train_tokens": tokens, "final_loss": float(np.mean(losses[-20:])) if losses else None,
+                    "train_seconds": round(time.perf_counter() - t_train, 1),
+                    "total_seconds": round(time.perf_counter() - t_start, 1)},
+        "git_commit": git_commit(), "packages": package_versions(),
+    }
+    (out / POLICY_META).write_text(json.dumps(meta, indent=2) + "\n")
+    return meta

@@ -1,0 +1,90 @@
+"""The rollout stage: sample N trajectories per task into DIR/trajectories.jsonl, resumably.
+
+A run writes ``config.json`` (its ``CollectConfig`` plus provenance) and appends one line per
+finished trajectory, fsynced. Re-running with the same config skips finished (task, sample)
+pairs and drops a half-written last line, so a killed run continues where it stopped with
+no loss and no duplicates. A different config in the same directory is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentprm_bench.agents.base import make_policy
+from agentprm_bench.agents.rollout import rollout
+from agentprm_bench.agents.trajectory import Trajectory, read_trajectories
+from agentprm_bench.envs import resolve_env
+from agentprm_bench.errors import UserError
+from agentprm_bench.jsonl import append_records, repair_tail
+from agentprm_bench.provenance import git_commit, package_versions
+
+log = logging.getLogger(__name__)
+TRAJECTORIES = "trajectories.jsonl"
+CONFIG = "config.json"
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    env: str
+    policy: str
+    split: str = "train"
+    samples: int = 16
+    tasks: int | None = None  # first N task ids of the split (None: all)
+    seed: int = 0
+    batch_size: int = 32
+    max_turns: int | None = None
+    policy_options: dict[str, Any] = field(default_factory=dict)
+
+    def task_ids(self) -> list[int]:
+        ids = list(resolve_env(self.env).load_class().splits()[self.split])
+        return ids if self.tasks is None else ids[: self.tasks]
+
+
+def _check_config(out: Path, config: CollectConfig) -> None:
+    path = out / CONFIG
+    stored = {"config": asdict(config), "git_commit": git_commit(), "packages": package_versions()}
+    if path.exists():
+        try:
+            previous = json.loads(path.read_text())["config"]
+        except (json.JSONDecodeError, KeyError) as exc:
+            raise UserError(f"{path} is corrupt ({exc}); delete {out} or choose another --out") from None
+        if previous != json.loads(json.dumps(asdict(config))):
+            changed = sorted(k for k in previous if previous.get(k) != asdict(config).get(k))
+            raise UserError(f"{out} holds a collection with other settings ({', '.join(changed)}); "
+                            f"use the same options to resume, or another --out")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(stored, indent=2) + "\n")
+
+
+def collect(config: CollectConfig, out_dir: str | Path, progress: bool = True) -> Path:
+    """Run (or resume) a collection; returns the trajectories file."""
+    out = Path(out_dir)
+    entry = resolve_env(config.env)
+    config = CollectConfig(**{**asdict(config), "env": entry.env_id})
+    _check_config(out, config)
+    path = out / TRAJECTORIES
+    dropped = repair_tail(path)
+    if dropped:
+        log.warning("dropped an unfinished last line (%d bytes) of %s", dropped, path)
+    done = {t.key for t in read_trajectories(path)} if path.exists() else set()
+    jobs = [(t, s) for t in config.task_ids() for s in range(config.samples) if (t, s) not in done]
+    if not jobs:
+        log.info("%s is complete (%d trajectories)", path, len(done))
+        return path
+    policy = make_policy(config.policy, **config.policy_options)
+
+    def write(traj: Trajectory) -> None:
+        if traj.key in done:  # never write a pair twice
+            return
+        done.add(traj.key)
+        append_records(path, [traj.to_json()])
+
+    env_kwargs = {"split": config.split} | ({"max_turns": config.max_turns} if config.max_turns else {})
+    rollout(entry.env_id, policy, jobs, config.seed, write, env_kwargs=env_kwargs,
+            batch_size=config.batch_size, progress=progress, total=len(jobs))
+    return path

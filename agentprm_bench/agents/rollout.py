@@ -1,0 +1,110 @@
+"""Lock-step rollouts: many envs, one batched policy call per step, finished episodes streamed out."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+import gymnasium as gym
+import numpy as np
+from tqdm import tqdm
+
+from agentprm_bench.agents.base import History, Policy
+from agentprm_bench.agents.trajectory import Compute, Step, Trajectory
+from agentprm_bench.provenance import package_version
+
+
+def step_seed(seed: int, task_id: int, sample_index: int, turn: int) -> int:
+    """The sampling seed of one step: a function of where it is, not of batch composition."""
+    return int(np.random.SeedSequence([seed, task_id, sample_index, turn]).generate_state(1, np.uint64)[0] >> 1)
+
+
+@dataclass
+class _Slot:
+    env: Any
+    task_id: int = -1
+    sample_index: int = -1
+    history: History | None = None
+    steps: list[Step] = field(default_factory=list)
+    wall: float = 0.0
+    total_reward: float = 0.0
+
+
+def env_version(env_id: str) -> int:
+    return int(env_id.rsplit("-v", 1)[1]) if "-v" in env_id else 0
+
+
+def rollout(env_id: str, policy: Policy, jobs: Iterable[tuple[int, int]], seed: int,
+            on_done: Callable[[Trajectory], None], *, env_kwargs: dict[str, Any] | None = None,
+            batch_size: int = 32, progress: bool = False, total: int | None = None) -> None:
+    """Play every (task_id, sample_index) job to the end; call ``on_done`` with each trajectory."""
+    pending = iter(jobs)
+    envs = [gym.make(env_id, **(env_kwargs or {})).unwrapped for _ in range(batch_size)]
+    slots: list[_Slot] = []
+    bar = tqdm(total=total, desc=f"{env_id} {policy.name}", unit="traj", disable=not progress)
+    policy_meta, version, pkg = policy.describe(), env_version(env_id), package_version()
+
+    def start(slot: _Slot) -> bool:
+        job = next(pending, None)
+        if job is None:
+            return False
+        slot.task_id, slot.sample_index = job
+        t0 = time.perf_counter()
+        obs, info = slot.env.reset(options={"task_id": slot.task_id})
+        slot.history = History(env_id, slot.task_id, [obs], [], info["admissible_actions"], slot.env)
+        slot.steps, slot.total_reward, slot.wall = [], 0.0, time.perf_counter() - t0
+        return True
+
+    for env in envs:
+        slot = _Slot(env)
+        if not start(slot):
+            break
+        slots.append(slot)
+    try:
+        while slots:
+            histories = [s.history for s in slots]
+            seeds = [step_seed(seed, s.task_id, s.sample_index, s.history.turn) for s in slots]  # type: ignore[union-attr]
+            t0 = time.perf_counter()
+            samples = policy.act(histories, 1, seeds)  # type: ignore[arg-type]
+            share = (time.perf_counter() - t0) / len(slots)
+            still = []
+            for slot, (sample,) in zip(slots, samples):
+                h = slot.history
+                assert h is not None
+                t0 = time.perf_counter()
+                obs, reward, terminated, truncated, info = slot.env.step(sample.action)
+                slot.wall += share + time.perf_counter() - t0
+                slot.total_reward += float(reward)
+                done = bool(terminated or truncated)
+                slot.steps.append(Step(h.observations[-1], sample.action, sample.raw, sample.parsed,
+                                       bool(info["valid_action"]), float(reward), done,
+                                       sample.tokens_in, sample.tokens_out))
+                h.actions.append(sample.action)
+                h.observations.append(obs)
+                h.admissible_actions = info["admissible_actions"]
+                if not done:
+                    still.append(slot)
+                    continue
+                on_done(Trajectory(
+                    env_id=env_id, task_id=slot.task_id, sample_index=slot.sample_index, seed=seed,
+                    policy=policy_meta, steps=tuple(slot.steps), final_observation=obs,
+                    final_reward=slot.total_reward, won=bool(info["won"]), truncated=bool(truncated and not terminated),
+                    compute=Compute(sum(s.tokens_in for s in slot.steps), sum(s.tokens_out for s in slot.steps),
+                                    len(slot.steps), round(slot.wall, 6)),
+                    env_version=version, package_version=pkg,
+                ))
+                bar.update(1)
+                if start(slot):
+                    still.append(slot)
+            slots = still
+    finally:
+        bar.close()
+
+
+def collect_in_memory(env_id: str, policy: Policy, task_ids: Sequence[int], samples: int, seed: int,
+                      **kwargs: Any) -> list[Trajectory]:
+    """Convenience: roll out ``samples`` episodes per task and return them sorted by key."""
+    out: list[Trajectory] = []
+    rollout(env_id, policy, [(t, s) for t in task_ids for s in range(samples)], seed, out.append, **kwargs)
+    return sorted(out, key=lambda t: t.key)

@@ -1,0 +1,57 @@
+"""JSONL files that survive kills: durable appends, validated reads, resumable tails."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterator, TypeVar
+
+from agentprm_bench.errors import UserError
+
+T = TypeVar("T")
+
+
+def append_records(path: Path, records: list[dict[str, Any]]) -> None:
+    """Append whole lines and fsync: after return, the records survive a kill."""
+    if not records:
+        return
+    data = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def repair_tail(path: Path) -> int:
+    """Drop an unfinished last line (a write cut by a kill). Returns the bytes removed."""
+    if not path.exists():
+        return 0
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    with open(path, "rb+") as fh:
+        fh.seek(-1, os.SEEK_END)
+        if fh.read(1) == b"\n":
+            return 0
+        fh.seek(0)
+        data = fh.read()
+        keep = data.rfind(b"\n") + 1
+        fh.truncate(keep)
+        return size - keep
+
+
+def read_records(path: Path, parse: Callable[[dict[str, Any]], T], what: str = "record") -> Iterator[T]:
+    """Parse every line with ``parse``; a bad line raises a UserError naming file and line."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such file; check the path (or run the stage that writes it)")
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield parse(json.loads(line))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise UserError(f"{path}:{lineno}: malformed {what} ({type(exc).__name__}: {exc}); "
+                                f"fix or delete that line") from None

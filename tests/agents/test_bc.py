@@ -1,0 +1,44 @@
+"""Behaviour cloning: the loss on a hand case, and a seconds-long end-to-end training run."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from agentprm_bench.agents.base import make_policy
+from agentprm_bench.agents.bc import POLICY_META, TrainPolicyConfig, bc_loss, encode, train_policy
+from tests.agents.test_policies import histories
+
+
+def test_bc_loss_counts_only_reply_tokens():
+    # vocab 2; logits predict token 1 with p = e^2/(1+e^2) at every position
+    logits = torch.tensor([[[0.0, 2.0], [0.0, 2.0], [0.0, 2.0]]])
+    labels = torch.tensor([[-100, 1, 0]])  # position 1 predicts 1, position 2 predicts 0
+    p1 = math.exp(2) / (1 + math.exp(2))
+    expected = (-math.log(p1) - math.log(1 - p1)) / 2
+    assert bc_loss(logits, labels).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_encode_cuts_prompts_from_the_left_and_marks_the_reply(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    (ids, start), = encode([("x " * 500, "turn left")], tok, max_len=64)
+    reply = tok("Action: turn left", add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    assert len(ids) == 64 and ids[start:] == reply
+
+
+def test_train_policy_end_to_end_saves_a_loadable_hf_policy(tmp_path):
+    cfg = TrainPolicyConfig(env="babyai", oracle_episodes=6, noisy_episodes=6, epochs=1, vocab_size=400,
+                            hidden_size=32, layers=1, heads=2, max_len=256, batch_size=8)
+    meta = train_policy(cfg, tmp_path / "p", progress=False)
+    assert (tmp_path / "p" / "model.safetensors").is_file() and (tmp_path / "p" / "tokenizer.json").is_file()
+    stored = json.loads((tmp_path / "p" / POLICY_META).read_text())
+    assert stored["config"]["hidden_size"] == 32 and stored["prompt"]["max_prompt_chars"] == cfg.max_prompt_chars
+    assert meta["metrics"]["optimizer_steps"] == meta["metrics"]["planned_steps"] > 0
+    policy = make_policy("hf", model=str(tmp_path / "p"), max_new_tokens=6)
+    assert policy.max_prompt_chars == cfg.max_prompt_chars  # trained prompt budget is reused
+    assert len(policy.act(histories(2), 2, [0, 1])[1]) == 2
