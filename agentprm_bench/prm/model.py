@@ -1,0 +1,211 @@
+"""A value head over any transformers backbone, scoring every step of a trajectory in one pass.
+
+A trajectory is serialized as the policy's chat (system, first observation, then "Action:
+a_t" and the next observation, turn by turn; observations clipped to ``max_obs_chars``).
+The score of step t is the head's output at the last token of action a_t, so one forward
+pass over the whole trajectory scores every step: O(T) tokens, not O(T^2). Causal
+attention makes this equal to scoring each prefix on its own. A trajectory longer than the
+context (``max_len`` tokens) is scored in windows: steps ending inside the first ``max_len``
+tokens exactly, each later step with at least ``max_len // 2`` tokens of context.
+
+Output: ``linear`` (a Q-value estimate; ORM, PVM, AgentPRM, MC-PRM) or ``logit`` (a
+log-odds, squashed by a sigmoid when scoring; InversePRM).
+
+Saved as a directory: ``config.json`` (the backbone's config), ``model.safetensors``
+(backbone and head weights), the tokenizer files, and ``reward_model.json`` (kind, output,
+label method, training config, git commit). Loading reads only JSON and safetensors.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from agentprm_bench.agents.base import History
+from agentprm_bench.agents.prompt import ACTION_PREFIX, build_messages, render_prompt
+from agentprm_bench.errors import UserError
+
+RM_META = "reward_model.json"
+WEIGHTS = "model.safetensors"
+
+
+@dataclass(frozen=True)
+class Serialized:
+    ids: list[int]
+    ends: list[int]  # token index of the last token of each action
+
+
+def serialize(env_id: str, observations: Sequence[str], actions: Sequence[str], tokenizer: Any,
+              max_obs_chars: int = 1200) -> Serialized:
+    """Token ids of the trajectory's chat and where each action ends (see the module doc)."""
+    if not actions or len(observations) < len(actions):
+        raise ValueError(f"a trajectory needs >= 1 action and an observation per action, got "
+                         f"{len(observations)} observations and {len(actions)} actions")
+    history = History(env_id, 0, list(observations[: len(actions)]), list(actions[:-1]))
+    messages = build_messages(history, max_chars=10**9, max_obs_chars=max_obs_chars)
+    messages.append({"role": "assistant", "content": ACTION_PREFIX + actions[-1]})
+    text = _render(messages, tokenizer)
+    char_ends, pos = [], 0
+    for a in actions:
+        at = text.find(ACTION_PREFIX + a, pos)
+        if at < 0:
+            raise ValueError(f"action {a!r} not found in the rendered trajectory")
+        pos = at + len(ACTION_PREFIX + a)
+        char_ends.append(pos - 1)
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    offsets = enc["offset_mapping"]
+    ends, k = [], 0
+    for c in char_ends:
+        while k < len(offsets) and offsets[k][1] <= c:
+            k += 1
+        ends.append(min(k, len(offsets) - 1))
+    return Serialized(list(enc["input_ids"]), ends)
+
+
+def _render(messages: list[dict[str, str]], tokenizer: Any) -> str:
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=False)
+    return render_prompt(messages, None)
+
+
+class ValueHeadModel(nn.Module):
+    """backbone (a transformers base model) + a linear head: (B, L) ids -> (B, L) scores."""
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+        self.head = nn.Linear(backbone.config.hidden_size, 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.head(hidden.to(self.head.weight.dtype)).squeeze(-1)
+
+
+class RewardModel:
+    """A value-head model with its tokenizer and settings; ``score`` gives per-step scores."""
+
+    def __init__(self, model: ValueHeadModel, tokenizer: Any, meta: dict[str, Any], device: str = "cpu"):
+        self.model, self.tokenizer, self.meta, self.device = model.to(device), tokenizer, meta, device
+        self.max_obs_chars = int(meta.get("max_obs_chars", 1200))
+        self.max_len = int(meta.get("max_len", 2048))
+        self.output = meta.get("output", "linear")
+
+    # ----- construction and persistence ---------------------------------------------------
+    @classmethod
+    def from_backbone(cls, path: str | Path, meta: dict[str, Any], device: str | None = None,
+                      dtype: torch.dtype = torch.float32) -> "RewardModel":
+        """A fresh head on a local backbone directory (e.g. the default policy)."""
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        path = Path(path).expanduser()
+        if not (path / "config.json").is_file():
+            raise UserError(f"backbone directory {path} not found (no config.json); pass a local transformers "
+                            f"model directory or train the default policy with `agentprm-bench train-policy`")
+        backbone = AutoModel.from_pretrained(path, local_files_only=True, dtype=dtype)
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        return cls(ValueHeadModel(backbone), tokenizer, {**meta, "backbone": str(path)},
+                   device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+    def save(self, out_dir: str | Path, extra: dict[str, Any] | None = None) -> None:
+        from safetensors.torch import save_file
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        self.model.backbone.config.save_pretrained(out)
+        state = {k: v.detach().to("cpu").contiguous() for k, v in self.model.state_dict().items()}
+        save_file(state, str(out / WEIGHTS))
+        self.tokenizer.save_pretrained(out)
+        self.meta = {**self.meta, **(extra or {})}
+        (out / RM_META).write_text(json.dumps(self.meta, indent=2, default=str) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | None = None) -> "RewardModel":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        path = Path(path).expanduser()
+        for name in ("config.json", WEIGHTS, RM_META):
+            if not (path / name).is_file():
+                raise UserError(f"{path} is not a reward-model checkpoint (missing {name}); "
+                                f"train one with `agentprm-bench train --rm ...` or check the path")
+        try:
+            meta = json.loads((path / RM_META).read_text())
+            config = AutoConfig.from_pretrained(path, local_files_only=True)
+            model = ValueHeadModel(AutoModel.from_config(config))
+            model.load_state_dict(load_file(str(path / WEIGHTS)), strict=True)
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        except (json.JSONDecodeError, SafetensorError, RuntimeError, OSError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise UserError(f"reward-model checkpoint {path} is corrupt or mismatched ({first}); "
+                            f"re-train it or restore the directory") from None
+        return cls(model.eval(), tokenizer, meta, device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+    # ----- scoring -----------------------------------------------------------------------
+    def encode(self, env_id: str, observations: Sequence[str], actions: Sequence[str]) -> Serialized:
+        return serialize(env_id, observations, actions, self.tokenizer, self.max_obs_chars)
+
+    def forward_steps(self, batch: Sequence[Serialized]) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Raw step outputs for serialized trajectories that fit the context:
+        -> (scores (B, T) raw head outputs, mask (B, T), tokens read)."""
+        width = max(len(s.ids) for s in batch)
+        pad = self.tokenizer.pad_token_id or 0
+        ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        attn = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, s in enumerate(batch):
+            ids[i, : len(s.ids)] = torch.tensor(s.ids)
+            attn[i, : len(s.ids)] = 1
+        out = self.model(ids.to(self.device), attn.to(self.device))
+        steps = max(len(s.ends) for s in batch)
+        index = torch.zeros((len(batch), steps), dtype=torch.long)
+        mask = torch.zeros((len(batch), steps))
+        for i, s in enumerate(batch):
+            index[i, : len(s.ends)] = torch.tensor(s.ends)
+            mask[i, : len(s.ends)] = 1
+        return out.gather(1, index.to(self.device)), mask.to(self.device), int(attn.sum())
+
+    @torch.no_grad()
+    def score(self, trajectories: Sequence[tuple[str, Sequence[str], Sequence[str]]],
+              batch_size: int = 16) -> tuple[list[np.ndarray], int]:
+        """Per-step scores of (env_id, observations, actions) trajectories, and tokens read."""
+        self.model.eval()
+        results: list[np.ndarray | None] = [None] * len(trajectories)
+        tokens = 0
+        encoded = [self.encode(*t) for t in trajectories]
+        fits = [i for i, s in enumerate(encoded) if len(s.ids) <= self.max_len]
+        for start in range(0, len(fits), batch_size):
+            chunk = fits[start:start + batch_size]
+            scores, mask, n = self.forward_steps([encoded[i] for i in chunk])
+            tokens += n
+            scores = torch.sigmoid(scores) if self.output == "logit" else scores
+            for row, i in enumerate(chunk):
+                results[i] = scores[row, : int(mask[row].sum())].float().cpu().numpy()
+        for i, s in enumerate(encoded):
+            if results[i] is None:
+                results[i], n = self._score_long(s)
+                tokens += n
+        return [r for r in results if r is not None], tokens
+
+    def _score_long(self, s: Serialized) -> tuple[np.ndarray, int]:
+        """Windows of ``max_len`` tokens: exact for steps ending inside the first window, at
+        least ``max_len // 2`` tokens of preceding context for every later step."""
+        scores, tokens, i = np.zeros(len(s.ends), dtype=np.float32), 0, 0
+        while i < len(s.ends):
+            start = 0 if s.ends[i] < self.max_len else s.ends[i] + 1 - self.max_len // 2
+            stop = start + self.max_len
+            js = [j for j in range(i, len(s.ends)) if s.ends[j] < stop]
+            raw, _, n = self.forward_steps([Serialized(s.ids[start:stop], [s.ends[j] - start for j in js])])
+            raw = torch.sigmoid(raw) if self.output == "logit" else raw
+            scores[js] = raw[0].float().cpu().numpy()
+            tokens, i = tokens + n, js[-1] + 1
+        return scores, tokens

@@ -1,0 +1,95 @@
+"""Value-head reward model: one-pass scoring, long trajectories, checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from agentprm_bench.agents.collect import CollectConfig
+from agentprm_bench.agents.rollout import collect_in_memory
+from agentprm_bench.agents.base import make_policy
+from agentprm_bench.errors import UserError
+from agentprm_bench.prm.model import RewardModel, serialize
+
+
+@pytest.fixture(scope="module")
+def trajectories():
+    trajs = collect_in_memory("agentprm/TextCraft-v0", make_policy("noisy-oracle", p=0.5), list(range(6)), 1, 0)
+    return [(t.env_id, t.observations, t.actions) for t in trajs]
+
+
+@pytest.fixture()
+def rm(tiny_model_dir):
+    torch.manual_seed(0)
+    model = RewardModel.from_backbone(tiny_model_dir, {"kind": "agentprm", "max_obs_chars": 300, "max_len": 4096},
+                                      device="cpu")
+    torch.nn.init.normal_(model.model.head.weight, std=0.5)  # a non-trivial head
+    return model
+
+
+def test_serialize_marks_the_last_token_of_each_action(rm, trajectories):
+    env_id, obs, actions = trajectories[0]
+    s = serialize(env_id, obs, actions, rm.tokenizer, 300)
+    assert len(s.ends) == len(actions) and s.ends == sorted(s.ends) and s.ends[-1] < len(s.ids)
+    for end, action in zip(s.ends, actions):
+        decoded = rm.tokenizer.decode(s.ids[: end + 1])
+        assert decoded.endswith(action[-3:])
+        assert not rm.tokenizer.decode(s.ids[: end]).endswith(action)
+
+
+def test_one_pass_scores_equal_scoring_each_prefix(rm, trajectories):
+    scores, tokens = rm.score(trajectories)
+    prefix_tokens = 0
+    for (env_id, obs, actions), one_pass in zip(trajectories, scores):
+        assert one_pass.shape == (len(actions),)
+        for t in range(len(actions)):
+            alone, n = rm.score([(env_id, obs[: t + 1], actions[: t + 1])])
+            prefix_tokens += n
+            assert alone[0][-1] == pytest.approx(one_pass[t], abs=1e-5)
+    assert tokens < prefix_tokens  # O(T) vs O(T^2) tokens read
+
+
+def test_trajectories_longer_than_the_context_are_split(rm, trajectories):
+    env_id, obs, actions = max(trajectories, key=lambda t: len(t[2]))
+    full, _ = rm.score([(env_id, obs, actions)])
+    first = rm.encode(env_id, obs[:1], actions[:1])
+    whole = rm.encode(env_id, obs, actions)
+    rm.max_len = len(first.ids) + 5
+    assert len(whole.ids) > rm.max_len and len(actions) >= 3
+    split, tokens = rm.score([(env_id, obs, actions)])
+    assert split[0].shape == full[0].shape
+    # the first step still sees its whole prefix: exact; later ones see a cut context
+    assert split[0][0] == pytest.approx(full[0][0], abs=1e-5)
+    assert np.isfinite(split[0]).all() and tokens >= len(whole.ids) - len(first.ids)
+
+
+def test_save_load_roundtrip_and_corruption_errors(rm, trajectories, tmp_path):
+    rm.save(tmp_path / "rm", {"label_method": "td-gae"})
+    loaded = RewardModel.load(tmp_path / "rm", device="cpu")
+    assert loaded.meta["label_method"] == "td-gae" and loaded.meta["kind"] == "agentprm"
+    a, _ = rm.score(trajectories[:2])
+    b, _ = loaded.score(trajectories[:2])
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, atol=1e-6)
+    weights = tmp_path / "rm" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(UserError, match="corrupt or mismatched"):
+        RewardModel.load(tmp_path / "rm")
+    with pytest.raises(UserError, match="not a reward-model checkpoint .*missing"):
+        RewardModel.load(tmp_path / "nothing")
+    (tmp_path / "rm2").mkdir()
+    rm.save(tmp_path / "rm2")
+    cfg = json.loads((tmp_path / "rm2" / "config.json").read_text())
+    cfg["hidden_size"] = cfg["hidden_size"] * 2
+    (tmp_path / "rm2" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(UserError, match="corrupt or mismatched"):
+        RewardModel.load(tmp_path / "rm2")
+
+
+def test_logit_output_is_squashed_to_a_probability(rm, trajectories):
+    rm.output = "logit"
+    scores, _ = rm.score(trajectories[:2])
+    assert all(((s > 0) & (s < 1)).all() for s in scores)
