@@ -184,6 +184,9 @@ def train_policy(cfg: TrainPolicyConfig, out_dir: str | Path, progress: bool = T
             break
     bar.close()
     model.eval()
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)

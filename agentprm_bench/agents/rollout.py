@@ -35,10 +35,15 @@ def env_version(env_id: str) -> int:
     return int(env_id.rsplit("-v", 1)[1]) if "-v" in env_id else 0
 
 
-def rollout(env_id: str, policy: Policy, jobs: Iterable[tuple[int, int]], seed: int,
+Job = tuple  # (task_id, sample_index) or (task_id, sample_index, prefix_actions)
+
+
+def rollout(env_id: str, policy: Policy, jobs: Iterable[Job], seed: int,
             on_done: Callable[[Trajectory], None], *, env_kwargs: dict[str, Any] | None = None,
             batch_size: int = 32, progress: bool = False, total: int | None = None) -> None:
-    """Play every (task_id, sample_index) job to the end; call ``on_done`` with each trajectory."""
+    """Play every (task_id, sample_index[, prefix_actions]) job to the end; call ``on_done`` with
+    each trajectory. A prefix is replayed first (its steps are part of the trajectory, with no
+    policy tokens); the policy takes over from there."""
     pending = iter(jobs)
     envs = [gym.make(env_id, **(env_kwargs or {})).unwrapped for _ in range(batch_size)]
     slots: list[_Slot] = []
@@ -49,11 +54,23 @@ def rollout(env_id: str, policy: Policy, jobs: Iterable[tuple[int, int]], seed: 
         job = next(pending, None)
         if job is None:
             return False
-        slot.task_id, slot.sample_index = job
+        slot.task_id, slot.sample_index = job[0], job[1]
         t0 = time.perf_counter()
         obs, info = slot.env.reset(options={"task_id": slot.task_id})
         slot.history = History(env_id, slot.task_id, [obs], [], info["admissible_actions"], slot.env)
-        slot.steps, slot.total_reward, slot.wall = [], 0.0, time.perf_counter() - t0
+        slot.steps, slot.total_reward = [], 0.0
+        for action in (job[2] if len(job) > 2 else ()):
+            obs, reward, terminated, truncated, info = slot.env.step(action)
+            done = bool(terminated or truncated)
+            slot.steps.append(Step(slot.history.observations[-1], action, action, True, bool(info["valid_action"]),
+                                   float(reward), done))
+            slot.total_reward += float(reward)
+            slot.history.actions.append(action)
+            slot.history.observations.append(obs)
+            slot.history.admissible_actions = info["admissible_actions"]
+            if done:
+                raise ValueError(f"prefix of task {slot.task_id} ends the episode; nothing left to roll out")
+        slot.wall = time.perf_counter() - t0
         return True
 
     for env in envs:

@@ -32,11 +32,12 @@ def td_gae_targets(values: np.ndarray, rewards: np.ndarray, gamma: float = 1.0, 
     return adv + values
 
 
-def mc_targets(outcomes: np.ndarray, success_threshold: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Monte-Carlo targets from rollouts. outcomes: (T, N) final rewards of N rollouts started
-    after each step -> (hard (T,): 1 if any rollout succeeded, soft (T,): mean final reward)."""
+def mc_targets(outcomes: np.ndarray, wins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Monte-Carlo targets from N rollouts started after each step. outcomes: (T, N) their final
+    rewards; wins: (T, N) their success flags -> (hard (T,): 1 if any rollout succeeded,
+    soft (T,): mean final reward)."""
     outcomes = np.asarray(outcomes, dtype=np.float64)
-    if outcomes.ndim != 2 or outcomes.shape[1] == 0:
-        raise ValueError(f"outcomes must be (steps, rollouts) with rollouts >= 1, got {outcomes.shape}")
-    hard = (outcomes >= success_threshold - 1e-9).any(axis=1).astype(np.float64)
-    return hard, outcomes.mean(axis=1)
+    wins = np.asarray(wins, dtype=bool)
+    if outcomes.ndim != 2 or outcomes.shape[1] == 0 or wins.shape != outcomes.shape:
+        raise ValueError(f"outcomes and wins must both be (steps, rollouts>=1), got {outcomes.shape}, {wins.shape}")
+    return wins.any(axis=1).astype(np.float64), outcomes.mean(axis=1)

@@ -45,9 +45,12 @@ def test_td_gae_limits():
 
 
 def test_mc_targets_hard_and_soft():
-    outcomes = np.array([[0, 1, 0, 0], [0, 0, 0, 0], [1, 1, 1, 0.5]])
-    hard, soft = mc_targets(outcomes)
-    assert hard.tolist() == [1.0, 0.0, 1.0] and soft == pytest.approx([0.25, 0.0, 0.875])
+    outcomes = np.array([[0, 0.9, 0, 0], [0, 0, 0, 0], [1, 1, 1, 0.5]])  # BabyAI-like: success below 1
+    wins = outcomes > 0.6
+    hard, soft = mc_targets(outcomes, wins)
+    assert hard.tolist() == [1.0, 0.0, 1.0] and soft == pytest.approx([0.225, 0.0, 0.875])
+    with pytest.raises(ValueError):
+        mc_targets(np.zeros((2, 0)), np.zeros((2, 0)))
 
 
 # two trajectories: lengths 3 and 2 (padded to 3)
