@@ -127,6 +127,71 @@ def cmd_train_policy(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_label(args: argparse.Namespace, out: TextIO) -> int:
+    """Make TD-GAE or Monte-Carlo step labels from collected trajectories."""
+    import json
+
+    from agentprm_bench.prm.labelling import LABEL_CONFIG, LabelConfig, make_labels
+
+    options = {}
+    if args.method == "mc":
+        args.env = args.env or _env_of(args.trajectories)
+        options = _policy_options(args)
+    cfg = LabelConfig(method=args.method, gamma=args.gamma, lam=args.lam, n_td=args.n_td, n_mc=args.n_mc,
+                      mc_target=args.mc_target, policy=args.policy, policy_options=options, seed=args.seed,
+                      batch_size=args.batch_size)
+    path = make_labels(_trajectories_file(args.trajectories), args.out, cfg, progress=not args.no_progress)
+    c = json.loads((path.parent / LABEL_CONFIG).read_text())["compute"]
+    out.write(f"{path}: {c['trajectories']} labelled trajectories ({args.method}); cost: {c['sampled_tokens']} "
+              f"sampled tokens, {c['prompt_tokens']} prompt tokens, {c['env_steps']} env steps, "
+              f"{c['rollouts']} extra rollouts\n")
+    return 0
+
+
+def _trajectories_file(path: str):
+    from pathlib import Path
+
+    p = Path(path)
+    return p / "trajectories.jsonl" if p.is_dir() else p
+
+
+def _env_of(trajectories: str) -> str:
+    from agentprm_bench.agents.trajectory import read_trajectories
+
+    for t in read_trajectories(_trajectories_file(trajectories)):
+        return t.env_id
+    raise UserError(f"{trajectories} holds no trajectories")
+
+
+def cmd_train(args: argparse.Namespace, out: TextIO) -> int:
+    """Train a reward model on a labels file; the checkpoint directory resumes if re-run."""
+    from pathlib import Path
+
+    from agentprm_bench.paths import default_policy_dir
+    from agentprm_bench.prm.labelling import LABELS
+    from agentprm_bench.prm.train import TrainConfig, train_reward_model
+
+    labels = Path(args.labels)
+    labels = labels / LABELS if labels.is_dir() else labels
+    backbone = args.backbone
+    if backbone is None:
+        from agentprm_bench.prm.labelling import read_labels
+
+        first = read_labels(labels)[:1]
+        if not first:
+            raise UserError(f"{labels} holds no labels")
+        backbone = str(default_policy_dir(resolve_env(first[0]["env_id"]).short_name))
+    cfg = TrainConfig(rm=args.rm, labels=str(labels), backbone=backbone, expert=args.expert and str(
+        _trajectories_file(args.expert)), beta=args.beta, gamma=args.gamma, lam=args.lam, iterations=args.iterations,
+        epochs=args.epochs, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
+        max_minutes=args.max_minutes, seed=args.seed)
+    m = train_reward_model(cfg, args.out, progress=not args.no_progress)
+    out.write(f"saved {args.out}: {args.rm}, {m['steps']} steps on {m['train_trajectories']} trajectories, "
+              f"{m['seconds']:.0f}s; validation ({m.get('val_trajectories', 0)} trajectories): "
+              f"step MSE {m.get('step_mse', float('nan')):.4f}, final-step AUC {m.get('final_auc', float('nan')):.3f}\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agentprm-bench", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -182,6 +247,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train_policy)
+
+    p = sub.add_parser("label", help="TD-GAE or Monte-Carlo step labels from trajectories")
+    p.add_argument("--method", required=True, choices=["td-gae", "mc"])
+    p.add_argument("--trajectories", required=True, help="a collect output dir or its trajectories.jsonl")
+    p.add_argument("--out", required=True)
+    p.add_argument("--gamma", type=float, default=1.0)
+    p.add_argument("--lam", type=float, default=0.95)
+    p.add_argument("--n-td", type=int, default=16, help="td-gae: trajectories per task")
+    p.add_argument("--n-mc", type=int, default=16, help="mc: rollouts after each step")
+    p.add_argument("--mc-target", default="soft", choices=["soft", "hard"])
+    p.add_argument("--policy", default="hf", help="mc: the rollout policy")
+    p.add_argument("--env", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--model", default=None)
+    p.add_argument("--temperature", type=float, default=None)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--max-new-tokens", type=int, default=None)
+    p.add_argument("--p", type=float, default=None)
+    p.add_argument("--base-url", default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_label)
+
+    from agentprm_bench.prm.train import REWARD_MODELS
+
+    p = sub.add_parser("train", help="train a reward model (ORM, PVM, AgentPRM, MC-PRM, InversePRM)")
+    p.add_argument("--rm", required=True, choices=sorted(REWARD_MODELS))
+    p.add_argument("--labels", required=True, help="a label output dir or its labels.jsonl")
+    p.add_argument("--out", required=True, help="checkpoint directory (resumes when re-run)")
+    p.add_argument("--backbone", default=None, help="local transformers dir (default: the env's default policy)")
+    p.add_argument("--expert", default=None, help="inverse-prm: demonstration trajectories")
+    p.add_argument("--beta", type=float, default=1.0)
+    p.add_argument("--gamma", type=float, default=1.0)
+    p.add_argument("--lam", type=float, default=0.95)
+    p.add_argument("--iterations", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--grad-accum", type=int, default=1)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--max-minutes", type=float, default=12.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_train)
     return parser
 
 

@@ -1,0 +1,267 @@
+"""One training loop for every reward model (``agentprm-bench train --rm NAME``).
+
+Reads top to bottom: load labels -> split tasks into train/validation -> value head on the
+backbone (or resume) -> for each iteration: (AgentPRM) recompute TD-GAE targets with the
+current model, then epochs of AdamW steps on the model's loss -> validate (step MSE against
+the targets, AUC of the final-step score against success) -> checkpoint. Under ``torchrun``
+each rank trains on its share of every epoch's batches inside DistributedDataParallel.
+
+Reward models (``REWARD_MODELS``):
+  orm          last step regresses the outcome (any labels)
+  pvm          every step regresses the outcome (any labels)
+  agentprm     L_Q + beta L_A on TD-GAE targets recomputed each iteration (td-gae labels)
+  mc-prm       L_Q on Monte-Carlo targets (mc labels; Choudhury 2025)
+  inverse-prm  expert vs policy steps, no outcome labels (needs --expert trajectories)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import time
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from agentprm_bench.agents.trajectory import read_trajectories
+from agentprm_bench.errors import UserError
+from agentprm_bench.prm import losses
+from agentprm_bench.prm.labelling import LABEL_CONFIG, read_labels
+from agentprm_bench.prm.labels import td_gae_targets
+from agentprm_bench.prm.model import RM_META, RewardModel, Serialized
+from agentprm_bench.provenance import git_commit, package_versions
+
+log = logging.getLogger(__name__)
+REWARD_MODELS = {"orm": "any", "pvm": "any", "agentprm": "td-gae", "mc-prm": "mc", "inverse-prm": "any"}
+STATE = "trainer_state.json"
+OPTIMIZER = "optimizer.pt"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    rm: str
+    labels: str
+    backbone: str
+    expert: str | None = None
+    beta: float = 1.0
+    gamma: float = 1.0
+    lam: float = 0.95
+    iterations: int = 2
+    epochs: int = 2
+    batch_size: int = 8
+    grad_accum: int = 1
+    lr: float = 3e-4
+    max_obs_chars: int = 600
+    max_len: int = 2048
+    val_fraction: float = 0.15
+    max_minutes: float = 12.0
+    seed: int = 0
+
+
+@dataclass
+class Item:
+    seq: Serialized
+    q: np.ndarray  # (T,) targets
+    rewards: np.ndarray  # (T,)
+    outcome: float
+    won: bool
+    expert: float  # 1 for a demonstration (InversePRM), else 0
+    task_id: int
+
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve (ties count half); NaN when only one class is present."""
+    scores, labels = np.asarray(scores, float), np.asarray(labels, bool)
+    pos, neg = scores[labels], scores[~labels]
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan")
+    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(greater / (len(pos) * len(neg)))
+
+
+def _items(cfg: TrainConfig, rm: RewardModel) -> list[Item]:
+    labels = read_labels(cfg.labels)
+    method = labels[0]["method"] if labels else None
+    need = REWARD_MODELS[cfg.rm]
+    if need != "any" and method != need:
+        raise UserError(f"--rm {cfg.rm} needs {need} labels but {cfg.labels} holds {method} labels; "
+                        f"run `agentprm-bench label --method {need}` first")
+    items = [Item(rm.encode(r["env_id"], r["observations"], r["actions"]), np.array(r["q"], float),
+                  np.array(r["rewards"], float), float(r["final_reward"]), bool(r["won"]), 0.0, int(r["task_id"]))
+             for r in labels]
+    if cfg.rm == "inverse-prm":
+        if not cfg.expert:
+            raise UserError("--rm inverse-prm needs --expert TRAJECTORIES (e.g. `agentprm-bench collect --policy oracle`)")
+        for t in read_trajectories(Path(cfg.expert)):
+            items.append(Item(rm.encode(t.env_id, t.observations, t.actions), np.ones(len(t.steps)),
+                              np.array([s.reward for s in t.steps]), t.final_reward, t.won, 1.0, t.task_id))
+    return items
+
+
+def _loss(cfg: TrainConfig, m: torch.Tensor, mask: torch.Tensor, batch: list[Item]) -> torch.Tensor:
+    width = m.shape[1]
+    q = torch.zeros_like(m)
+    for i, it in enumerate(batch):
+        q[i, : len(it.q)] = torch.as_tensor(it.q[:width], dtype=m.dtype)
+    outcome = torch.tensor([it.outcome for it in batch], dtype=m.dtype, device=m.device)
+    if cfg.rm == "orm":
+        return losses.orm_loss(m, outcome, mask)
+    if cfg.rm == "pvm":
+        return losses.pvm_loss(m, outcome, mask)
+    if cfg.rm == "agentprm":
+        return losses.agentprm_loss(m, q, mask, cfg.beta)
+    if cfg.rm == "mc-prm":
+        return losses.mc_prm_loss(m, q, mask)
+    expert = torch.tensor([it.expert for it in batch], dtype=m.dtype, device=m.device)
+    return losses.inverse_prm_loss(m, expert, mask)
+
+
+def _refresh_td_targets(rm: RewardModel, items: list[Item], cfg: TrainConfig) -> None:
+    """AgentPRM: Q-targets from the current model's scores; no new rollouts."""
+    was_training = rm.model.training
+    rm.model.eval()
+    with torch.no_grad():
+        for start in range(0, len(items), 16):
+            chunk = items[start:start + 16]
+            scores, mask, _ = rm.forward_steps([it.seq for it in chunk])
+            for row, it in enumerate(chunk):
+                values = scores[row, : len(it.q)].float().cpu().numpy()
+                it.q = td_gae_targets(values, it.rewards, cfg.gamma, cfg.lam)
+    rm.model.train(was_training)
+
+
+@torch.no_grad()
+def validate(rm: RewardModel, items: list[Item], cfg: TrainConfig) -> dict[str, float]:
+    """Step MSE against the targets and AUC of the final-step score against success."""
+    if not items:
+        return {}
+    rm.model.eval()
+    sq, n, finals, wins = 0.0, 0, [], []
+    for start in range(0, len(items), 16):
+        chunk = items[start:start + 16]
+        scores, mask, _ = rm.forward_steps([it.seq for it in chunk])
+        scores = torch.sigmoid(scores) if rm.output == "logit" else scores
+        for row, it in enumerate(chunk):
+            s = scores[row, : len(it.q)].float().cpu().numpy()
+            target = it.q if cfg.rm in ("agentprm", "mc-prm") else np.full(len(s), it.outcome)
+            sq, n = sq + float(((s - target) ** 2).sum()), n + len(s)
+            finals.append(float(s[-1]))
+            wins.append(it.won)
+    rm.model.train()
+    return {"step_mse": sq / max(1, n), "final_auc": roc_auc(np.array(finals), np.array(wins)),
+            "val_trajectories": len(items)}
+
+
+def train_reward_model(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[str, Any]:
+    if cfg.rm not in REWARD_MODELS:
+        raise UserError(f"unknown reward model {cfg.rm!r}; choose one of {', '.join(REWARD_MODELS)}")
+    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
+    out = Path(out_dir)
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    label_meta = json.loads((Path(cfg.labels).parent / LABEL_CONFIG).read_text()) \
+        if (Path(cfg.labels).parent / LABEL_CONFIG).is_file() else {}
+    meta = {"kind": cfg.rm, "output": "logit" if cfg.rm == "inverse-prm" else "linear",
+            "label_method": label_meta.get("config", {}).get("method"), "max_obs_chars": cfg.max_obs_chars,
+            "max_len": cfg.max_len, "train_config": asdict(cfg)}
+    state: dict[str, Any] = {"iteration": 0, "epoch": 0, "step": 0, "history": []}
+    resume = (out / STATE).is_file() and (out / RM_META).is_file()
+    if resume:
+        state = json.loads((out / STATE).read_text())
+        rm = RewardModel.load(out, device=device)
+        if rm.meta.get("train_config") != json.loads(json.dumps(asdict(cfg))):
+            raise UserError(f"{out} holds a reward model trained with other settings; use another --out")
+    else:
+        rm = RewardModel.from_backbone(cfg.backbone, meta, device=device)
+    items = _items(cfg, rm)
+    items = [it for it in items if len(it.seq.ids) <= cfg.max_len] or items
+    val_tasks = {t for t in {it.task_id for it in items} if zlib.crc32(f"{cfg.seed}:{t}".encode()) % 1000
+                 < 1000 * cfg.val_fraction}
+    train_items = [it for it in items if it.task_id not in val_tasks]
+    val_items = [it for it in items if it.task_id in val_tasks and it.expert == 0.0]
+    model = rm.model.train()
+    ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
+    if resume and (out / OPTIMIZER).is_file():
+        opt.load_state_dict(torch.load(out / OPTIMIZER, weights_only=True, map_location=device))
+    per_epoch = math.ceil(len(train_items) / cfg.batch_size / world / cfg.grad_accum)
+    total = cfg.iterations * cfg.epochs * per_epoch
+    bar = tqdm(total=total, initial=state["step"], desc=f"train {cfg.rm}", disable=not progress or rank != 0)
+    t_start, tokens = time.perf_counter(), 0
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else torch.autocast("cpu", enabled=False)
+    stopped = False
+    for it_idx in range(state["iteration"], cfg.iterations):
+        if cfg.rm == "agentprm" and (it_idx > 0 or resume):
+            _refresh_td_targets(rm, train_items + val_items, cfg)
+        for epoch in range(state["epoch"] if it_idx == state["iteration"] else 0, cfg.epochs):
+            order = sorted(range(len(train_items)), key=lambda i: len(train_items[i].seq.ids))
+            batches = [order[i:i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
+            random.Random(cfg.seed * 1000 + it_idx * 100 + epoch).shuffle(batches)
+            for k, group in enumerate(batches[rank::world]):
+                batch = [train_items[i] for i in group]
+                with autocast:
+                    scores, mask, n = rm.forward_steps([b.seq for b in batch]) if ddp is model else \
+                        _ddp_forward(ddp, rm, [b.seq for b in batch])
+                    loss = _loss(cfg, scores.float(), mask, batch) / cfg.grad_accum
+                loss.backward()
+                tokens += n
+                if (k + 1) % cfg.grad_accum == 0 or k + 1 == len(batches[rank::world]):
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                    opt.step()
+                    opt.zero_grad(set_to_none=True)
+                    state["step"] += 1
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss.item() * cfg.grad_accum:.4f}")
+                if time.perf_counter() - t_start > 60 * cfg.max_minutes:
+                    stopped = True
+                    break
+            metrics = validate(rm, val_items, cfg)
+            state.update(iteration=it_idx, epoch=epoch + 1, stopped_early=stopped)
+            state["history"].append({"iteration": it_idx, "epoch": epoch, **metrics})
+            if rank == 0:
+                _checkpoint(rm, opt, out, state, label_meta)
+            if stopped:
+                break
+        if stopped:
+            log.warning("training stopped at --max-minutes %.1f", cfg.max_minutes)
+            break
+        state.update(iteration=it_idx + 1, epoch=0)
+    bar.close()
+    final = {"train_trajectories": len(train_items), "val_trajectories": len(val_items), "steps": state["step"],
+             "train_tokens": tokens, "seconds": round(time.perf_counter() - t_start, 1),
+             "stopped_early": stopped, **(state["history"][-1] if state["history"] else {})}
+    if rank == 0:
+        _checkpoint(rm, opt, out, state, label_meta, final)
+    return final
+
+
+def _ddp_forward(ddp: Any, rm: RewardModel, seqs: list[Serialized]) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """forward_steps through the DDP wrapper so gradients are all-reduced."""
+    original = rm.model
+    rm.model = ddp
+    try:
+        return rm.forward_steps(seqs)
+    finally:
+        rm.model = original
+
+
+def _checkpoint(rm: RewardModel, opt: torch.optim.Optimizer, out: Path, state: dict[str, Any],
+                label_meta: dict[str, Any], final: dict[str, Any] | None = None) -> None:
+    extra = {"git_commit": git_commit(), "packages": package_versions(), "label_config": label_meta.get("config"),
+             "label_compute": label_meta.get("compute")}
+    if final is not None:
+        extra["metrics"] = final
+    rm.save(out, extra)
+    torch.save(opt.state_dict(), out / OPTIMIZER)
+    (out / STATE).write_text(json.dumps(state, indent=2) + "\n")

@@ -1,0 +1,71 @@
+"""The reward-model training loop: every RM kind trains, checkpoints, validates and resumes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from agentprm_bench.agents.collect import CollectConfig, collect
+from agentprm_bench.errors import UserError
+from agentprm_bench.prm.labelling import LabelConfig, make_labels
+from agentprm_bench.prm.model import RewardModel
+from agentprm_bench.prm.train import TrainConfig, roc_auc, train_reward_model
+
+
+def test_roc_auc_reference_values():
+    assert roc_auc(np.array([0.9, 0.8, 0.3, 0.1]), np.array([1, 1, 0, 0])) == 1.0
+    assert roc_auc(np.array([0.1, 0.9]), np.array([1, 0])) == 0.0
+    assert roc_auc(np.array([0.5, 0.5, 0.2]), np.array([1, 0, 0])) == pytest.approx(0.75)  # a tie counts half
+    assert np.isnan(roc_auc(np.array([0.1, 0.2]), np.array([1, 1])))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rmdata")
+    collect(CollectConfig(env="textcraft", policy="noisy-oracle", samples=3, tasks=12, policy_options={"p": 0.4}),
+            root / "policy", progress=False)
+    collect(CollectConfig(env="textcraft", policy="oracle", samples=1, tasks=12), root / "expert", progress=False)
+    td = make_labels(root / "policy" / "trajectories.jsonl", root / "td", LabelConfig(method="td-gae", n_td=3),
+                     progress=False)
+    return root, td
+
+
+def config(data, tiny_model_dir, rm, **kw):
+    root, td = data
+    return TrainConfig(rm=rm, labels=str(td), backbone=str(tiny_model_dir), iterations=kw.pop("iterations", 1),
+                       epochs=1, batch_size=8, max_obs_chars=200, max_len=1024, val_fraction=0.3, **kw)
+
+
+@pytest.mark.parametrize("rm", ["orm", "pvm", "agentprm", "inverse-prm"])
+def test_every_reward_model_trains_and_checkpoints(data, tiny_model_dir, tmp_path, rm):
+    root, _ = data
+    extra = {"expert": str(root / "expert" / "trajectories.jsonl")} if rm == "inverse-prm" else {}
+    metrics = train_reward_model(config(data, tiny_model_dir, rm, **extra), tmp_path / rm, progress=False)
+    assert metrics["steps"] > 0 and metrics["train_trajectories"] > 0 and "final_auc" in metrics
+    loaded = RewardModel.load(tmp_path / rm, device="cpu")
+    assert loaded.meta["kind"] == rm and loaded.meta["label_method"] == "td-gae"
+    assert loaded.meta["metrics"]["steps"] == metrics["steps"] and loaded.meta["git_commit"]
+    assert loaded.output == ("logit" if rm == "inverse-prm" else "linear")
+
+
+def test_agentprm_iterations_refresh_targets_and_resume(data, tiny_model_dir, tmp_path):
+    cfg = config(data, tiny_model_dir, "agentprm", iterations=2, beta=0.5)
+    first = train_reward_model(cfg, tmp_path / "a", progress=False)
+    state = json.loads((tmp_path / "a" / "trainer_state.json").read_text())
+    assert [h["iteration"] for h in state["history"]] == [0, 1] and state["iteration"] == 2
+    again = train_reward_model(cfg, tmp_path / "a", progress=False)  # complete: resumes to the end at once
+    assert again["steps"] == first["steps"]
+    with pytest.raises(UserError, match="other settings"):
+        train_reward_model(config(data, tiny_model_dir, "agentprm", iterations=2, beta=0.9), tmp_path / "a",
+                           progress=False)
+
+
+def test_label_kind_and_inputs_are_checked(data, tiny_model_dir, tmp_path):
+    with pytest.raises(UserError, match="--rm mc-prm needs mc labels .* td-gae labels"):
+        train_reward_model(config(data, tiny_model_dir, "mc-prm"), tmp_path / "m", progress=False)
+    with pytest.raises(UserError, match="needs --expert"):
+        train_reward_model(config(data, tiny_model_dir, "inverse-prm"), tmp_path / "i", progress=False)
+    with pytest.raises(UserError, match="unknown reward model 'prm'"):
+        train_reward_model(config(data, tiny_model_dir, "prm"), tmp_path / "p", progress=False)
