@@ -79,6 +79,11 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _given(args: argparse.Namespace, *names: str) -> dict:
+    """The options the user gave; the rest keep the config dataclass's defaults."""
+    return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+
+
 def _policy_options(args: argparse.Namespace) -> dict:
     options = {"model": args.model, "temperature": args.temperature, "top_p": args.top_p, "p": args.p,
                "base_url": args.base_url, "max_new_tokens": args.max_new_tokens}
@@ -96,8 +101,8 @@ def cmd_collect(args: argparse.Namespace, out: TextIO) -> int:
     from agentprm_bench.agents.trajectory import read_trajectories
 
     config = CollectConfig(env=args.env, policy=args.policy, split=args.split, samples=args.samples,
-                           tasks=args.tasks, seed=args.seed, batch_size=args.batch_size, max_turns=args.max_turns,
-                           policy_options=_policy_options(args))
+                           tasks=args.tasks, seed=args.seed, max_turns=args.max_turns,
+                           policy_options=_policy_options(args), **_given(args, "batch_size"))
     path = collect(config, args.out, progress=not args.no_progress)
     s = summarize_trajectories(list(read_trajectories(path)))
     out.write(f"{path}: {s.trajectories} trajectories over {s.tasks} tasks\n"
@@ -114,9 +119,8 @@ def cmd_train_policy(args: argparse.Namespace, out: TextIO) -> int:
     from agentprm_bench.paths import default_policy_dir
 
     entry = resolve_env(args.env)
-    cfg = TrainPolicyConfig(env=entry.env_id, oracle_episodes=args.oracle_episodes,
-                            noisy_episodes=args.noisy_episodes, noisy_p=args.noisy_p, epochs=args.epochs,
-                            max_minutes=args.max_minutes, seed=args.seed)
+    cfg = TrainPolicyConfig(env=entry.env_id, **_given(args, "oracle_episodes", "noisy_episodes", "noisy_p", "epochs",
+                                                      "max_minutes", "seed"))
     target = args.out or default_policy_dir(entry.short_name)
     meta = train_policy(cfg, target, progress=not args.no_progress)
     m = meta["metrics"]
@@ -137,9 +141,8 @@ def cmd_label(args: argparse.Namespace, out: TextIO) -> int:
     if args.method == "mc":
         args.env = args.env or _env_of(args.trajectories)
         options = _policy_options(args)
-    cfg = LabelConfig(method=args.method, gamma=args.gamma, lam=args.lam, n_td=args.n_td, n_mc=args.n_mc,
-                      mc_target=args.mc_target, policy=args.policy, policy_options=options, seed=args.seed,
-                      batch_size=args.batch_size)
+    cfg = LabelConfig(method=args.method, policy=args.policy, policy_options=options,
+                      **_given(args, "gamma", "lam", "n_td", "n_mc", "mc_target", "seed", "batch_size"))
     path = make_labels(_trajectories_file(args.trajectories), args.out, cfg, progress=not args.no_progress)
     c = json.loads((path.parent / LABEL_CONFIG).read_text())["compute"]
     out.write(f"{path}: {c['trajectories']} labelled trajectories ({args.method}); cost: {c['sampled_tokens']} "
@@ -181,15 +184,25 @@ def cmd_train(args: argparse.Namespace, out: TextIO) -> int:
         if not first:
             raise UserError(f"{labels} holds no labels")
         backbone = str(default_policy_dir(resolve_env(first[0]["env_id"]).short_name))
-    cfg = TrainConfig(rm=args.rm, labels=str(labels), backbone=backbone, expert=args.expert and str(
-        _trajectories_file(args.expert)), beta=args.beta, gamma=args.gamma, lam=args.lam, iterations=args.iterations,
-        epochs=args.epochs, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
-        max_minutes=args.max_minutes, seed=args.seed)
+    cfg = TrainConfig(rm=args.rm, labels=str(labels), backbone=backbone,
+                      expert=args.expert and str(_trajectories_file(args.expert)),
+                      **_given(args, "beta", "gamma", "lam", "iterations", "epochs", "batch_size", "grad_accum", "lr",
+                               "max_minutes", "seed"))
     m = train_reward_model(cfg, args.out, progress=not args.no_progress)
     out.write(f"saved {args.out}: {args.rm}, {m['steps']} steps on {m['train_trajectories']} trajectories, "
               f"{m['seconds']:.0f}s; validation ({m.get('val_trajectories', 0)} trajectories): "
               f"step MSE {m.get('step_mse', float('nan')):.4f}, final-step AUC {m.get('final_auc', float('nan')):.3f}\n")
     return 0
+
+
+def _add_policy_options(p: argparse.ArgumentParser) -> None:
+    """The options a policy may take (each passed only to policies that accept it)."""
+    p.add_argument("--model", default=None, help="local model dir for hf/vllm (default: the trained default)")
+    p.add_argument("--temperature", type=float, default=None)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--max-new-tokens", type=int, default=None)
+    p.add_argument("--p", type=float, default=None, help="noisy-oracle: probability of the oracle action")
+    p.add_argument("--base-url", default=None, help="vllm: an OpenAI-compatible server, e.g. http://host:8000/v1")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -225,25 +238,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=16, help="trajectories per task")
     p.add_argument("--tasks", type=int, default=None, help="first N tasks of the split (default: all)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=32, help="episodes stepped in lock-step")
+    p.add_argument("--batch-size", type=int, default=None, help="episodes stepped in lock-step")
     p.add_argument("--max-turns", type=int, default=None)
-    p.add_argument("--model", default=None, help="local model dir for hf/vllm (default: the trained default)")
-    p.add_argument("--temperature", type=float, default=None)
-    p.add_argument("--top-p", type=float, default=None)
-    p.add_argument("--max-new-tokens", type=int, default=None)
-    p.add_argument("--p", type=float, default=None, help="noisy-oracle: probability of the oracle action")
-    p.add_argument("--base-url", default=None, help="vllm: an OpenAI-compatible server, e.g. http://host:8000/v1")
+    _add_policy_options(p)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_collect)
 
     p = sub.add_parser("train-policy", help="train the default small policy by behaviour cloning")
     p.add_argument("--env", required=True)
     p.add_argument("--out", default=None, help="model directory (default: the cache used by `hf`)")
-    p.add_argument("--oracle-episodes", type=int, default=400)
-    p.add_argument("--noisy-episodes", type=int, default=800)
-    p.add_argument("--noisy-p", type=float, default=0.75)
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--max-minutes", type=float, default=12.0)
+    p.add_argument("--oracle-episodes", type=int, default=None)
+    p.add_argument("--noisy-episodes", type=int, default=None)
+    p.add_argument("--noisy-p", type=float, default=None)
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--max-minutes", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train_policy)
@@ -252,21 +260,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", required=True, choices=["td-gae", "mc"])
     p.add_argument("--trajectories", required=True, help="a collect output dir or its trajectories.jsonl")
     p.add_argument("--out", required=True)
-    p.add_argument("--gamma", type=float, default=1.0)
-    p.add_argument("--lam", type=float, default=0.95)
-    p.add_argument("--n-td", type=int, default=16, help="td-gae: trajectories per task")
-    p.add_argument("--n-mc", type=int, default=16, help="mc: rollouts after each step")
-    p.add_argument("--mc-target", default="soft", choices=["soft", "hard"])
+    p.add_argument("--gamma", type=float, default=None)
+    p.add_argument("--lam", type=float, default=None)
+    p.add_argument("--n-td", type=int, default=None, help="td-gae: trajectories per task")
+    p.add_argument("--n-mc", type=int, default=None, help="mc: rollouts after each step")
+    p.add_argument("--mc-target", default=None, choices=["soft", "hard"])
     p.add_argument("--policy", default="hf", help="mc: the rollout policy")
     p.add_argument("--env", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--model", default=None)
-    p.add_argument("--temperature", type=float, default=None)
-    p.add_argument("--top-p", type=float, default=None)
-    p.add_argument("--max-new-tokens", type=int, default=None)
-    p.add_argument("--p", type=float, default=None)
-    p.add_argument("--base-url", default=None)
+    _add_policy_options(p)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_label)
 
@@ -278,15 +281,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="checkpoint directory (resumes when re-run)")
     p.add_argument("--backbone", default=None, help="local transformers dir (default: the env's default policy)")
     p.add_argument("--expert", default=None, help="inverse-prm: demonstration trajectories")
-    p.add_argument("--beta", type=float, default=1.0)
-    p.add_argument("--gamma", type=float, default=1.0)
-    p.add_argument("--lam", type=float, default=0.95)
-    p.add_argument("--iterations", type=int, default=2)
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--grad-accum", type=int, default=1)
-    p.add_argument("--lr", type=float, default=3e-4)
-    p.add_argument("--max-minutes", type=float, default=12.0)
+    p.add_argument("--beta", type=float, default=None)
+    p.add_argument("--gamma", type=float, default=None)
+    p.add_argument("--lam", type=float, default=None)
+    p.add_argument("--iterations", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--grad-accum", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--max-minutes", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)

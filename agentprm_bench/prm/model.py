@@ -182,7 +182,8 @@ class RewardModel:
         results: list[np.ndarray | None] = [None] * len(trajectories)
         tokens = 0
         encoded = [self.encode(*t) for t in trajectories]
-        fits = [i for i, s in enumerate(encoded) if len(s.ids) <= self.max_len]
+        fits = sorted((i for i, s in enumerate(encoded) if len(s.ids) <= self.max_len),
+                      key=lambda i: len(encoded[i].ids))  # similar lengths together: little padding
         for start in range(0, len(fits), batch_size):
             chunk = fits[start:start + batch_size]
             scores, mask, n = self.forward_steps([encoded[i] for i in chunk])
