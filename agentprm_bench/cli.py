@@ -115,12 +115,12 @@ def cmd_collect(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_train_policy(args: argparse.Namespace, out: TextIO) -> int:
     """Train the default small policy by behaviour cloning; save it where `hf` finds it."""
-    from agentprm_bench.agents.bc import TrainPolicyConfig, train_policy
+    from agentprm_bench.agents.bc import default_config, train_policy
     from agentprm_bench.paths import default_policy_dir
 
     entry = resolve_env(args.env)
-    cfg = TrainPolicyConfig(env=entry.env_id, **_given(args, "oracle_episodes", "noisy_episodes", "noisy_p", "epochs",
-                                                      "max_minutes", "seed"))
+    cfg = default_config(entry.env_id, **_given(args, "oracle_episodes", "noisy_episodes", "noisy_p", "noisy_labels",
+                                                "epochs", "max_minutes", "seed"))
     target = args.out or default_policy_dir(entry.short_name)
     meta = train_policy(cfg, target, progress=not args.no_progress)
     m = meta["metrics"]
@@ -205,6 +205,21 @@ def _add_policy_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base-url", default=None, help="vllm: an OpenAI-compatible server, e.g. http://host:8000/v1")
 
 
+def cmd_eval_rm(args: argparse.Namespace, out: TextIO) -> int:
+    """Final-step AUC (vs success) and MSE (vs reward) of reward models on held-out trajectories."""
+    from agentprm_bench.prm.evaluate import evaluate_reward_model
+    from agentprm_bench.prm.model import RewardModel
+
+    out.write(f"{'reward model':40s} {'kind':12s} {'traj':>5s} {'success':>8s} {'AUC':>6s} {'MSE':>7s} "
+              f"{'score|win':>9s} {'score|fail':>10s}\n")
+    for path in args.rm:
+        rm = RewardModel.load(path)
+        e = evaluate_reward_model(rm, _trajectories_file(args.trajectories))
+        out.write(f"{path:40s} {rm.meta.get('kind', '?'):12s} {e.trajectories:5d} {e.success_rate:8.3f} "
+                  f"{e.final_auc:6.3f} {e.final_mse:7.4f} {e.mean_score_success:9.3f} {e.mean_score_failure:10.3f}\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agentprm-bench", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -250,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--oracle-episodes", type=int, default=None)
     p.add_argument("--noisy-episodes", type=int, default=None)
     p.add_argument("--noisy-p", type=float, default=None)
+    p.add_argument("--noisy-labels", default=None, choices=["taken", "oracle"],
+                   help="label noisy-demo states with the action taken or the oracle's (default: per env)")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--max-minutes", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)
@@ -293,6 +310,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval-rm", help="final-step AUC and MSE of reward models on held-out trajectories")
+    p.add_argument("--rm", required=True, action="append", help="checkpoint directory (repeatable)")
+    p.add_argument("--trajectories", required=True, help="a collect output dir or its trajectories.jsonl")
+    p.set_defaults(func=cmd_eval_rm)
     return parser
 
 

@@ -42,3 +42,17 @@ def test_train_policy_end_to_end_saves_a_loadable_hf_policy(tmp_path):
     policy = make_policy("hf", model=str(tmp_path / "p"), max_new_tokens=6)
     assert policy.max_prompt_chars == cfg.max_prompt_chars  # trained prompt budget is reused
     assert len(policy.act(histories(2), 2, [0, 1])[1]) == 2
+
+
+def test_oracle_relabelling_of_noisy_demonstrations():
+    from agentprm_bench.agents.bc import default_config, oracle_labels
+    from agentprm_bench.agents.rollout import collect_in_memory
+
+    oracle = collect_in_memory("agentprm/TextCraft-v0", make_policy("oracle"), [0, 5, 9], 1, 0)
+    assert all(oracle_labels(t) == t.actions for t in oracle)  # on the oracle's own path: its actions
+    noisy = collect_in_memory("agentprm/TextCraft-v0", make_policy("noisy-oracle", p=0.3), [0, 5, 9], 1, 0)
+    relabelled = [oracle_labels(t) for t in noisy]
+    assert any(lab != t.actions for lab, t in zip(relabelled, noisy))
+    assert all(len(lab) == len(t.actions) for lab, t in zip(relabelled, noisy))
+    assert default_config("textcraft").noisy_labels == "oracle" and default_config("babyai").noisy_labels == "taken"
+    assert default_config("textcraft", noisy_labels="taken").noisy_labels == "taken"

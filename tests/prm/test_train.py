@@ -24,8 +24,8 @@ def test_roc_auc_reference_values():
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("rmdata")
-    collect(CollectConfig(env="textcraft", policy="noisy-oracle", samples=3, tasks=12, policy_options={"p": 0.4}),
-            root / "policy", progress=False)
+    collect(CollectConfig(env="textcraft", policy="noisy-oracle", samples=3, tasks=12, policy_options={"p": 0.4},
+                          max_turns=3), root / "policy", progress=False)  # a tight limit: successes and failures
     collect(CollectConfig(env="textcraft", policy="oracle", samples=1, tasks=12), root / "expert", progress=False)
     td = make_labels(root / "policy" / "trajectories.jsonl", root / "td", LabelConfig(method="td-gae", n_td=3),
                      progress=False)
@@ -69,3 +69,18 @@ def test_label_kind_and_inputs_are_checked(data, tiny_model_dir, tmp_path):
         train_reward_model(config(data, tiny_model_dir, "inverse-prm"), tmp_path / "i", progress=False)
     with pytest.raises(UserError, match="unknown reward model 'prm'"):
         train_reward_model(config(data, tiny_model_dir, "prm"), tmp_path / "p", progress=False)
+
+
+def test_eval_rm_reports_auc_on_held_out_trajectories(data, tiny_model_dir, tmp_path):
+    from io import StringIO
+
+    from agentprm_bench.cli import main
+    from agentprm_bench.prm.evaluate import evaluate_reward_model
+
+    root, _ = data
+    train_reward_model(config(data, tiny_model_dir, "pvm"), tmp_path / "pvm", progress=False)
+    e = evaluate_reward_model(RewardModel.load(tmp_path / "pvm", device="cpu"), root / "policy" / "trajectories.jsonl")
+    assert e.trajectories == 36 and 0.0 < e.success_rate < 1.0 and 0.0 <= e.final_auc <= 1.0 and e.tokens_read > 0
+    out = StringIO()
+    assert main(["eval-rm", "--rm", str(tmp_path / "pvm"), "--trajectories", str(root / "policy")], out=out) == 0
+    assert f"{e.final_auc:6.3f}" in out.getvalue()
