@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 from tqdm import tqdm
 
-from agentprm_bench.agents.base import History, Policy
+from agentprm_bench.agents.base import ActionSample, History, Policy
 from agentprm_bench.agents.trajectory import Compute, Step, Trajectory
 from agentprm_bench.provenance import package_version
 
@@ -60,18 +60,24 @@ def rollout(env_id: str, policy: Policy, jobs: Iterable[Job], seed: int,
         slot.history = History(env_id, slot.task_id, [obs], [], info["admissible_actions"], slot.env)
         slot.steps, slot.total_reward = [], 0.0
         for action in (job[2] if len(job) > 2 else ()):
-            obs, reward, terminated, truncated, info = slot.env.step(action)
-            done = bool(terminated or truncated)
-            slot.steps.append(Step(slot.history.observations[-1], action, action, True, bool(info["valid_action"]),
-                                   float(reward), done))
-            slot.total_reward += float(reward)
-            slot.history.actions.append(action)
-            slot.history.observations.append(obs)
-            slot.history.admissible_actions = info["admissible_actions"]
-            if done:
+            if advance(slot, ActionSample(action, action, True))[0]:
                 raise ValueError(f"prefix of task {slot.task_id} ends the episode; nothing left to roll out")
         slot.wall = time.perf_counter() - t0
         return True
+
+    def advance(slot: _Slot, sample: ActionSample) -> tuple[bool, bool, str, dict[str, Any]]:
+        """Step the slot's env with a sample; record it. -> (done, truncated-only, obs, info)."""
+        h = slot.history
+        assert h is not None
+        obs, reward, terminated, truncated, info = slot.env.step(sample.action)
+        done = bool(terminated or truncated)
+        slot.total_reward += float(reward)
+        slot.steps.append(Step(h.observations[-1], sample.action, sample.raw, sample.parsed,
+                               bool(info["valid_action"]), float(reward), done, sample.tokens_in, sample.tokens_out))
+        h.actions.append(sample.action)
+        h.observations.append(obs)
+        h.admissible_actions = info["admissible_actions"]
+        return done, bool(truncated and not terminated), obs, info
 
     for env in envs:
         slot = _Slot(env)
@@ -87,26 +93,16 @@ def rollout(env_id: str, policy: Policy, jobs: Iterable[Job], seed: int,
             share = (time.perf_counter() - t0) / len(slots)
             still = []
             for slot, (sample,) in zip(slots, samples):
-                h = slot.history
-                assert h is not None
                 t0 = time.perf_counter()
-                obs, reward, terminated, truncated, info = slot.env.step(sample.action)
+                done, truncated, obs, info = advance(slot, sample)
                 slot.wall += share + time.perf_counter() - t0
-                slot.total_reward += float(reward)
-                done = bool(terminated or truncated)
-                slot.steps.append(Step(h.observations[-1], sample.action, sample.raw, sample.parsed,
-                                       bool(info["valid_action"]), float(reward), done,
-                                       sample.tokens_in, sample.tokens_out))
-                h.actions.append(sample.action)
-                h.observations.append(obs)
-                h.admissible_actions = info["admissible_actions"]
                 if not done:
                     still.append(slot)
                     continue
                 on_done(Trajectory(
                     env_id=env_id, task_id=slot.task_id, sample_index=slot.sample_index, seed=seed,
                     policy=policy_meta, steps=tuple(slot.steps), final_observation=obs,
-                    final_reward=slot.total_reward, won=bool(info["won"]), truncated=bool(truncated and not terminated),
+                    final_reward=slot.total_reward, won=bool(info["won"]), truncated=truncated,
                     compute=Compute(sum(s.tokens_in for s in slot.steps), sum(s.tokens_out for s in slot.steps),
                                     len(slot.steps), round(slot.wall, 6)),
                     env_version=version, package_version=pkg,
