@@ -86,8 +86,8 @@ def _given(args: argparse.Namespace, *names: str) -> dict:
 
 def _policy_options(args: argparse.Namespace) -> dict:
     options = {"model": args.model, "temperature": args.temperature, "top_p": args.top_p, "p": args.p,
-               "base_url": args.base_url, "max_new_tokens": args.max_new_tokens}
-    if args.policy in ("hf", "vllm") and args.model is None:
+               "base_url": args.base_url, "served_model": args.served_model, "max_new_tokens": args.max_new_tokens}
+    if args.model is None and (args.policy == "hf" or (args.policy == "vllm" and args.base_url is None)):
         from agentprm_bench.paths import default_policy_dir
 
         options["model"] = str(default_policy_dir(resolve_env(args.env).short_name))
@@ -203,6 +203,7 @@ def _add_policy_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument("--p", type=float, default=None, help="noisy-oracle: probability of the oracle action")
     p.add_argument("--base-url", default=None, help="vllm: an OpenAI-compatible server, e.g. http://host:8000/v1")
+    p.add_argument("--served-model", default=None, help="vllm server: the model name it serves (default: --model)")
 
 
 def cmd_eval_rm(args: argparse.Namespace, out: TextIO) -> int:

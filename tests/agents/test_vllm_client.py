@@ -55,3 +55,16 @@ def test_offline_mode_without_vllm_installed_says_how_to_get_it(tiny_model_dir):
 def test_vllm_needs_a_model_or_a_url():
     with pytest.raises(UserError, match="needs --model"):
         make_policy("vllm")
+
+
+def test_cli_collect_through_a_server(completions_server, tmp_path):
+    from io import StringIO
+
+    from agentprm_bench.cli import main
+
+    out = StringIO()
+    code = main(["collect", "--env", "babyai", "--policy", "vllm", "--base-url", completions_server.base_url,
+                 "--served-model", "tiny", "--tasks", "2", "--samples", "2", "--out", str(tmp_path / "v"),
+                 "--no-progress"], out=out)
+    assert code == 0 and "4 trajectories over 2 tasks" in out.getvalue()
+    assert {b["model"] for b in completions_server.bodies} == {"tiny"}
