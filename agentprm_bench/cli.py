@@ -86,7 +86,8 @@ def _given(args: argparse.Namespace, *names: str) -> dict:
 
 def _policy_options(args: argparse.Namespace) -> dict:
     options = {"model": args.model, "temperature": args.temperature, "top_p": args.top_p, "p": args.p,
-               "base_url": args.base_url, "served_model": args.served_model, "max_new_tokens": args.max_new_tokens}
+               "base_url": args.base_url, "served_model": args.served_model, "max_new_tokens": args.max_new_tokens,
+               "decoding": args.decoding}
     if args.model is None and (args.policy == "hf" or (args.policy == "vllm" and args.base_url is None)):
         from agentprm_bench.paths import default_policy_dir
 
@@ -204,6 +205,8 @@ def _add_policy_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--p", type=float, default=None, help="noisy-oracle: probability of the oracle action")
     p.add_argument("--base-url", default=None, help="vllm: an OpenAI-compatible server, e.g. http://host:8000/v1")
     p.add_argument("--served-model", default=None, help="vllm server: the model name it serves (default: --model)")
+    p.add_argument("--decoding", default=None, choices=["free", "admissible"],
+                   help="hf: sample free text or only admissible actions (default: the model's own setting)")
 
 
 def cmd_eval_rm(args: argparse.Namespace, out: TextIO) -> int:

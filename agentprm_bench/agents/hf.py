@@ -1,7 +1,10 @@
 """``hf``: any causal LM in a local transformers model directory, sampled in batches.
 
 Prompts are the ReAct chat of ``prompt.build_messages`` rendered with the tokenizer's chat
-template (plain "Role: text" blocks when it has none). Generation is a batched loop with a
+template (plain "Role: text" blocks when it has none). ``decoding="admissible"`` restricts
+each reply, token by token, to "Action: <a>" for an admissible action a (a trie over their
+tokenizations), so the model's preferences choose among valid actions; ``"free"`` samples
+unconstrained text. A model trained by ``train-policy`` stores its decoding and prompt budget. Generation is a batched loop with a
 KV cache over left-padded prompts; each row samples with its own ``torch.Generator``
 seeded from the caller's per-history seed, so samples do not depend on batch composition.
 CUDA and bf16 are used when available.
@@ -15,7 +18,7 @@ from typing import Any, Sequence
 import torch
 
 from agentprm_bench.agents.base import ActionSample, History, Policy
-from agentprm_bench.agents.prompt import build_messages, parse_action, render_prompt
+from agentprm_bench.agents.prompt import ACTION_PREFIX, build_messages, parse_action, render_prompt
 from agentprm_bench.errors import UserError
 
 
@@ -57,6 +60,14 @@ def prompt_budget(model_dir: str | Path) -> dict[str, int]:
         raise UserError(f"{meta} is corrupt; re-train the policy or delete that file") from None
 
 
+def constrain(logits: torch.Tensor, allowed: Sequence[set[int]]) -> torch.Tensor:
+    """Keep only each row's allowed tokens. logits: (B, V) -> (B, V) with -inf elsewhere."""
+    mask = torch.full_like(logits, float("-inf"))
+    for b, ids in enumerate(allowed):
+        mask[b, list(ids)] = 0.0
+    return logits + mask
+
+
 def sample_next(logits: torch.Tensor, temperature: float, top_p: float,
                 generators: Sequence[torch.Generator]) -> torch.Tensor:
     """One token per row. logits: (B, V) -> (B,); greedy when temperature is 0."""
@@ -76,12 +87,15 @@ class HFPolicy(Policy):
 
     def __init__(self, model: str, temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 64,
                  max_prompt_chars: int | None = None, max_obs_chars: int | None = None, batch_size: int = 64,
-                 device: str | None = None, dtype: str | None = None):
+                 device: str | None = None, dtype: str | None = None, decoding: str | None = None):
         self.model_dir = str(model)
         self.model, self.tokenizer, self.device = load_local_model(model, device, dtype)
         trained = prompt_budget(model)  # a model trained here keeps the prompt budget it learned with
         max_prompt_chars = max_prompt_chars or trained.get("max_prompt_chars", 24_000)
         max_obs_chars = max_obs_chars or trained.get("max_obs_chars", 8_000)
+        self.decoding = decoding or str(trained.get("decoding", "free"))
+        if self.decoding not in ("free", "admissible"):
+            raise UserError(f"decoding must be 'free' or 'admissible', got {self.decoding!r}")
         self.temperature, self.top_p, self.max_new_tokens = float(temperature), float(top_p), int(max_new_tokens)
         self.max_prompt_chars, self.max_obs_chars, self.batch_size = max_prompt_chars, max_obs_chars, batch_size
         limit = getattr(self.model.config, "max_position_embeddings", None) or 32_768
@@ -89,7 +103,7 @@ class HFPolicy(Policy):
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "model": self.model_dir, "temperature": self.temperature, "top_p": self.top_p,
-                "max_new_tokens": self.max_new_tokens}
+                "max_new_tokens": self.max_new_tokens, "decoding": self.decoding}
 
     def prompts(self, histories: Sequence[History]) -> list[str]:
         return [render_prompt(build_messages(h, self.max_prompt_chars, self.max_obs_chars), self.tokenizer)
@@ -99,11 +113,15 @@ class HFPolicy(Policy):
         prompts = self.prompts(histories)
         rows = [(i, j) for i in range(len(histories)) for j in range(k)]
         replies: dict[tuple[int, int], tuple[str, int, int]] = {}
+        tries = [self.action_trie(h.admissible_actions) for h in histories] if self.decoding == "admissible" else None
         for start in range(0, len(rows), self.batch_size):
             chunk = rows[start:start + self.batch_size]
             texts = [prompts[i] for i, _ in chunk]
             gens = [torch.Generator().manual_seed((int(seeds[i]) + j * 0x9E3779B97F4A7C15) % 2**63) for i, j in chunk]
-            for key, reply in zip(chunk, self.generate(texts, gens)):
+            allowed = [tries[i] for i, _ in chunk] if tries is not None else None
+            # an admissible action is never cut short: the limit stretches to the longest one
+            limit = max([self.max_new_tokens] + [max(map(len, t)) + 1 for t in allowed or []])
+            for key, reply in zip(chunk, self.generate(texts, gens, allowed, limit)):
                 replies[key] = reply
         out = []
         for i in range(len(histories)):
@@ -115,9 +133,21 @@ class HFPolicy(Policy):
             out.append(row)
         return out
 
+    def action_trie(self, actions: Sequence[str]) -> dict[tuple[int, ...], set[int]]:
+        """Token prefix -> allowed next tokens, over the replies "Action: <a><eos>" for each action."""
+        trie: dict[tuple[int, ...], set[int]] = {}
+        for action in actions:
+            ids = self.tokenizer(ACTION_PREFIX + action, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
+            for k in range(len(ids)):
+                trie.setdefault(tuple(ids[:k]), set()).add(ids[k])
+        return trie
+
     @torch.no_grad()
-    def generate(self, texts: list[str], generators: Sequence[torch.Generator]) -> list[tuple[str, int, int]]:
-        """Sample a reply per prompt: (text, prompt tokens, generated tokens)."""
+    def generate(self, texts: list[str], generators: Sequence[torch.Generator],
+                 allowed: Sequence[dict[tuple[int, ...], set[int]]] | None = None,
+                 max_new_tokens: int | None = None) -> list[tuple[str, int, int]]:
+        """Sample a reply per prompt: (text, prompt tokens, generated tokens). With ``allowed``
+        (one trie per prompt), each reply is restricted to the trie's token sequences."""
         tok = self.tokenizer
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         ids, attn = enc["input_ids"][:, -self.max_prompt_tokens:], enc["attention_mask"][:, -self.max_prompt_tokens:]
@@ -129,7 +159,9 @@ class HFPolicy(Policy):
         eos = tok.eos_token_id
         done = torch.zeros(len(texts), dtype=torch.bool, device=self.device)
         generated: list[list[int]] = [[] for _ in texts]
-        for _ in range(self.max_new_tokens):
+        for _ in range(max_new_tokens or self.max_new_tokens):
+            if allowed is not None:
+                logits = constrain(logits, [allowed[b].get(tuple(generated[b]), {eos}) for b in range(len(texts))])
             nxt = sample_next(logits, self.temperature, self.top_p, generators)
             for b in range(len(texts)):
                 if not done[b]:

@@ -107,3 +107,14 @@ def test_unknown_policy_and_missing_model_dir_give_clear_errors(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(UserError, match="could not load the model"):
         make_policy("hf", model=str(tmp_path))
+
+
+def test_admissible_decoding_only_yields_admissible_actions(tiny_model_dir):
+    policy = make_policy("hf", model=str(tiny_model_dir), decoding="admissible", max_new_tokens=2)
+    hs = histories(3)
+    for h, row in zip(hs, policy.act(hs, 5, seeds=[1, 2, 3])):
+        for s in row:  # an untrained model, a tiny token limit: still whole admissible actions
+            assert s.parsed and s.action in h.admissible_actions
+    assert policy.describe()["decoding"] == "admissible"
+    with pytest.raises(UserError, match="decoding must be"):
+        make_policy("hf", model=str(tiny_model_dir), decoding="beam")
