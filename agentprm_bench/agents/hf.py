@@ -47,8 +47,8 @@ def load_local_model(path: str | Path, device: str | None = None, dtype: str | N
     return model.to(device).eval(), tokenizer, device
 
 
-def prompt_budget(model_dir: str | Path) -> dict[str, int]:
-    """The prompt settings stored by ``train-policy`` (``agentprm_policy.json``), if any."""
+def trained_settings(model_dir: str | Path) -> dict[str, int]:
+    """The prompt budget and decoding stored by ``train-policy`` (``agentprm_policy.json``), if any."""
     import json
 
     meta = Path(model_dir).expanduser() / "agentprm_policy.json"
@@ -90,7 +90,7 @@ class HFPolicy(Policy):
                  device: str | None = None, dtype: str | None = None, decoding: str | None = None):
         self.model_dir = str(model)
         self.model, self.tokenizer, self.device = load_local_model(model, device, dtype)
-        trained = prompt_budget(model)  # a model trained here keeps the prompt budget it learned with
+        trained = trained_settings(model)  # a model trained here keeps the prompt budget it learned with
         max_prompt_chars = max_prompt_chars or trained.get("max_prompt_chars", 24_000)
         max_obs_chars = max_obs_chars or trained.get("max_obs_chars", 8_000)
         self.decoding = decoding or str(trained.get("decoding", "free"))

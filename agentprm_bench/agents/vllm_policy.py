@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from agentprm_bench.agents.base import ActionSample, History, Policy
-from agentprm_bench.agents.hf import prompt_budget
+from agentprm_bench.agents.hf import trained_settings
 from agentprm_bench.agents.prompt import build_messages, parse_action, render_prompt
 from agentprm_bench.errors import UserError
 
@@ -48,7 +48,7 @@ class VLLMPolicy(Policy):
             from transformers import AutoTokenizer
 
             self.tokenizer = AutoTokenizer.from_pretrained(local, local_files_only=True)
-        trained = prompt_budget(local) if local is not None and local.is_dir() else {}
+        trained = trained_settings(local) if local is not None and local.is_dir() else {}
         self.max_prompt_chars = max_prompt_chars or trained.get("max_prompt_chars", 24_000)
         self.max_obs_chars = max_obs_chars or trained.get("max_obs_chars", 8_000)
         self._engine: Any = None

@@ -185,7 +185,11 @@ def train_reward_model(cfg: TrainConfig, out_dir: str | Path, progress: bool = T
     else:
         rm = RewardModel.from_backbone(cfg.backbone, meta, device=device)
     items = _items(cfg, rm)
-    items = [it for it in items if len(it.seq.ids) <= cfg.max_len] or items
+    fitting = [it for it in items if len(it.seq.ids) <= cfg.max_len]
+    if len(fitting) < len(items):
+        log.warning("%d of %d trajectories exceed --max-len %d tokens and are left out of training",
+                    len(items) - len(fitting), len(items), cfg.max_len)
+    items = fitting or items
     val_tasks = {t for t in {it.task_id for it in items} if zlib.crc32(f"{cfg.seed}:{t}".encode()) % 1000
                  < 1000 * cfg.val_fraction}
     train_items = [it for it in items if it.task_id not in val_tasks]
