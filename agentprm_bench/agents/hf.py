@@ -47,7 +47,7 @@ def load_local_model(path: str | Path, device: str | None = None, dtype: str | N
     return model.to(device).eval(), tokenizer, device
 
 
-def trained_settings(model_dir: str | Path) -> dict[str, int]:
+def trained_settings(model_dir: str | Path) -> dict[str, Any]:
     """The prompt budget and decoding stored by ``train-policy`` (``agentprm_policy.json``), if any."""
     import json
 
