@@ -152,6 +152,10 @@ class RewardModel:
         return cls(model.eval(), tokenizer, meta, device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
     # ----- scoring -----------------------------------------------------------------------
+    def squash(self, raw: torch.Tensor) -> torch.Tensor:
+        """Head outputs as scores: probabilities for a ``logit`` head, unchanged for ``linear``."""
+        return torch.sigmoid(raw) if self.output == "logit" else raw
+
     def encode(self, env_id: str, observations: Sequence[str], actions: Sequence[str]) -> Serialized:
         return serialize(env_id, observations, actions, self.tokenizer, self.max_obs_chars)
 
@@ -188,7 +192,7 @@ class RewardModel:
             chunk = fits[start:start + batch_size]
             scores, mask, n = self.forward_steps([encoded[i] for i in chunk])
             tokens += n
-            scores = torch.sigmoid(scores) if self.output == "logit" else scores
+            scores = self.squash(scores)
             for row, i in enumerate(chunk):
                 results[i] = scores[row, : int(mask[row].sum())].float().cpu().numpy()
         for i, s in enumerate(encoded):
@@ -206,7 +210,6 @@ class RewardModel:
             stop = start + self.max_len
             js = [j for j in range(i, len(s.ends)) if s.ends[j] < stop]
             raw, _, n = self.forward_steps([Serialized(s.ids[start:stop], [s.ends[j] - start for j in js])])
-            raw = torch.sigmoid(raw) if self.output == "logit" else raw
-            scores[js] = raw[0].float().cpu().numpy()
+            scores[js] = self.squash(raw)[0].float().cpu().numpy()
             tokens, i = tokens + n, js[-1] + 1
         return scores, tokens

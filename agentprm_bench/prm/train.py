@@ -124,38 +124,37 @@ def _loss(cfg: TrainConfig, m: torch.Tensor, mask: torch.Tensor, batch: list[Ite
     return losses.inverse_prm_loss(m, expert, mask)
 
 
-def _refresh_td_targets(rm: RewardModel, items: list[Item], cfg: TrainConfig) -> None:
-    """AgentPRM: Q-targets from the current model's scores; no new rollouts."""
+@torch.no_grad()
+def _step_scores(rm: RewardModel, items: list[Item], batch_size: int = 16) -> list[np.ndarray]:
+    """Each item's per-step scores under the current model (evaluation mode, squashed)."""
     was_training = rm.model.training
     rm.model.eval()
-    with torch.no_grad():
-        for start in range(0, len(items), 16):
-            chunk = items[start:start + 16]
-            scores, mask, _ = rm.forward_steps([it.seq for it in chunk])
-            for row, it in enumerate(chunk):
-                values = scores[row, : len(it.q)].float().cpu().numpy()
-                it.q = td_gae_targets(values, it.rewards, cfg.gamma, cfg.lam)
+    out = []
+    for start in range(0, len(items), batch_size):
+        chunk = items[start:start + batch_size]
+        scores, _, _ = rm.forward_steps([it.seq for it in chunk])
+        scores = rm.squash(scores)
+        out += [scores[row, : len(it.q)].float().cpu().numpy() for row, it in enumerate(chunk)]
     rm.model.train(was_training)
+    return out
 
 
-@torch.no_grad()
+def _refresh_td_targets(rm: RewardModel, items: list[Item], cfg: TrainConfig) -> None:
+    """AgentPRM: Q-targets from the current model's scores; no new rollouts."""
+    for it, values in zip(items, _step_scores(rm, items)):
+        it.q = td_gae_targets(values, it.rewards, cfg.gamma, cfg.lam)
+
+
 def validate(rm: RewardModel, items: list[Item], cfg: TrainConfig) -> dict[str, float]:
     """Step MSE against the targets and AUC of the final-step score against success."""
     if not items:
         return {}
-    rm.model.eval()
     sq, n, finals, wins = 0.0, 0, [], []
-    for start in range(0, len(items), 16):
-        chunk = items[start:start + 16]
-        scores, mask, _ = rm.forward_steps([it.seq for it in chunk])
-        scores = torch.sigmoid(scores) if rm.output == "logit" else scores
-        for row, it in enumerate(chunk):
-            s = scores[row, : len(it.q)].float().cpu().numpy()
-            target = it.q if cfg.rm in ("agentprm", "mc-prm") else np.full(len(s), it.outcome)
-            sq, n = sq + float(((s - target) ** 2).sum()), n + len(s)
-            finals.append(float(s[-1]))
-            wins.append(it.won)
-    rm.model.train()
+    for it, s in zip(items, _step_scores(rm, items)):
+        target = it.q if cfg.rm in ("agentprm", "mc-prm") else np.full(len(s), it.outcome)
+        sq, n = sq + float(((s - target) ** 2).sum()), n + len(s)
+        finals.append(float(s[-1]))
+        wins.append(it.won)
     return {"step_mse": sq / max(1, n), "final_auc": roc_auc(np.array(finals), np.array(wins)),
             "val_trajectories": len(items)}
 
@@ -169,7 +168,6 @@ def train_reward_model(cfg: TrainConfig, out_dir: str | Path, progress: bool = T
     device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
     out = Path(out_dir)
     torch.manual_seed(cfg.seed)
-    rng = random.Random(cfg.seed)
     label_meta = json.loads((Path(cfg.labels).parent / LABEL_CONFIG).read_text()) \
         if (Path(cfg.labels).parent / LABEL_CONFIG).is_file() else {}
     meta = {"kind": cfg.rm, "output": "logit" if cfg.rm == "inverse-prm" else "linear",
