@@ -319,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rm", required=True, action="append", help="checkpoint directory (repeatable)")
     p.add_argument("--trajectories", required=True, help="a collect output dir or its trajectories.jsonl")
     p.set_defaults(func=cmd_eval_rm)
+    from agentprm_bench.cli_search import add_search_commands
+
+    add_search_commands(sub)
     return parser
 
 

@@ -3,7 +3,8 @@
 A run writes ``config.json`` (its ``CollectConfig`` plus provenance) and appends one line per
 finished trajectory, fsynced. Re-running with the same config skips finished (task, sample)
 pairs and drops a half-written last line, so a killed run continues where it stopped with
-no loss and no duplicates. A different config in the same directory is refused.
+no loss and no duplicates. More ``--tasks`` or ``--samples`` extend a collection (search
+keeps its sample pools this way); any other difference in the same directory is refused.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ class CollectConfig:
         return ids if self.tasks is None else ids[: self.tasks]
 
 
+EXTENDABLE = ("tasks", "samples", "batch_size")  # more tasks or samples extend a collection
+
+
 def _check_config(out: Path, config: CollectConfig) -> None:
     path = out / CONFIG
     stored = {"config": asdict(config), "git_commit": git_commit(), "packages": package_versions()}
@@ -52,13 +56,13 @@ def _check_config(out: Path, config: CollectConfig) -> None:
             previous = json.loads(path.read_text())["config"]
         except (json.JSONDecodeError, KeyError) as exc:
             raise UserError(f"{path} is corrupt ({exc}); delete {out} or choose another --out") from None
-        if previous != json.loads(json.dumps(asdict(config))):
-            changed = sorted(k for k in previous if previous.get(k) != asdict(config).get(k))
+        now = json.loads(json.dumps(asdict(config)))
+        changed = sorted(k for k in set(previous) | set(now) if k not in EXTENDABLE and previous.get(k) != now.get(k))
+        if changed:
             raise UserError(f"{out} holds a collection with other settings ({', '.join(changed)}); "
-                            f"use the same options to resume, or another --out")
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(stored, indent=2) + "\n")
+                            f"use the same options to resume or extend it, or another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(stored, indent=2) + "\n")
 
 
 def collect(config: CollectConfig, out_dir: str | Path, progress: bool = True) -> Path:

@@ -51,6 +51,7 @@ class LabelConfig:
     mc_target: str = "soft"  # which MC target is ``q``: "soft" | "hard"
     policy: str = "hf"  # the rollout policy for mc
     policy_options: dict[str, Any] = field(default_factory=dict)
+    tasks: int | None = None  # mc: seed trajectories of the first N tasks only (None: all)
     seed: int = 0
     batch_size: int = 32
 
@@ -101,7 +102,7 @@ def make_labels(trajectories_path: str | Path, out_dir: str | Path, config: Labe
 
 def _mc_labels(trajs: list[Trajectory], out: Path, config: LabelConfig,
                progress: bool) -> tuple[list[dict[str, Any]], LabelCompute]:
-    seeds = [t for t in trajs if t.sample_index == 0]
+    seeds = [t for t in trajs if t.sample_index == 0][: config.tasks]
     path = out / MC_ROLLOUTS
     repair_tail(path)
     done: dict[tuple[int, int, int], dict[str, Any]] = {}

@@ -88,6 +88,14 @@ class ValueHeadModel(nn.Module):
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         return self.head(hidden.to(self.head.weight.dtype)).squeeze(-1)
 
+    def forward_cached(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
+                       past_key_values: Any = None) -> tuple[torch.Tensor, Any]:
+        """Like ``forward`` but continuing (or starting) a KV cache: -> ((B, L) scores, cache).
+        ``attention_mask`` covers the cached positions and the new ones, (B, P + L)."""
+        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                            past_key_values=past_key_values, use_cache=True)
+        return self.head(out.last_hidden_state.to(self.head.weight.dtype)).squeeze(-1), out.past_key_values
+
 
 class RewardModel:
     """A value-head model with its tokenizer and settings; ``score`` gives per-step scores."""
@@ -182,24 +190,96 @@ class RewardModel:
     def score(self, trajectories: Sequence[tuple[str, Sequence[str], Sequence[str]]],
               batch_size: int = 16) -> tuple[list[np.ndarray], int]:
         """Per-step scores of (env_id, observations, actions) trajectories, and tokens read."""
+        each = self.score_each(trajectories, batch_size)
+        return [s for s, _ in each], sum(n for _, n in each)
+
+    @torch.no_grad()
+    def score_each(self, trajectories: Sequence[tuple[str, Sequence[str], Sequence[str]]],
+                   batch_size: int = 16) -> list[tuple[np.ndarray, int]]:
+        """(per-step scores, tokens read) for each trajectory, in order."""
         self.model.eval()
-        results: list[np.ndarray | None] = [None] * len(trajectories)
-        tokens = 0
+        results: list[tuple[np.ndarray, int] | None] = [None] * len(trajectories)
         encoded = [self.encode(*t) for t in trajectories]
         fits = sorted((i for i, s in enumerate(encoded) if len(s.ids) <= self.max_len),
                       key=lambda i: len(encoded[i].ids))  # similar lengths together: little padding
         for start in range(0, len(fits), batch_size):
             chunk = fits[start:start + batch_size]
-            scores, mask, n = self.forward_steps([encoded[i] for i in chunk])
-            tokens += n
+            scores, mask, _ = self.forward_steps([encoded[i] for i in chunk])
             scores = self.squash(scores)
             for row, i in enumerate(chunk):
-                results[i] = scores[row, : int(mask[row].sum())].float().cpu().numpy()
+                results[i] = (scores[row, : int(mask[row].sum())].float().cpu().numpy(), len(encoded[i].ids))
         for i, s in enumerate(encoded):
             if results[i] is None:
-                results[i], n = self._score_long(s)
-                tokens += n
-        return [r for r in results if r is not None], tokens
+                results[i] = self._score_long(s)
+        return [r for r in results if r is not None]
+
+    @torch.no_grad()
+    def score_expansions(self, env_id: str, nodes: Sequence[tuple[Sequence[str], Sequence[str]]],
+                         candidates: Sequence[Sequence[str]]) -> tuple[list[list[float]], int]:
+        """Scores of candidate next actions: node i = (observations o_0..o_t, actions a_0..a_{t-1}),
+        ``candidates[i]`` its proposed actions a_t; -> (score of step t per candidate, tokens read).
+
+        The candidates of a node share their serialized prefix: it is encoded once (all nodes'
+        prefixes in one left-padded batch), its KV cache gathered per candidate, and only each
+        candidate's own tokens are read on top of it. Equal to ``score`` of each full path."""
+        self.model.eval()
+        scores: list[list[float]] = [[0.0] * len(c) for c in candidates]
+        groups, tokens, long = [], 0, []
+        for i, ((obs, acts), cands) in enumerate(zip(nodes, candidates)):
+            seqs = [self.encode(env_id, obs, list(acts) + [a]) for a in cands]
+            if not seqs:
+                continue
+            if max(len(s.ids) for s in seqs) > self.max_len:
+                long += [(i, j, s) for j, s in enumerate(seqs)]
+                continue
+            shared = min(s.ends[-1] for s in seqs)  # each candidate keeps >= 1 token of its own
+            for s in seqs[1:]:
+                shared = next((k for k in range(shared) if s.ids[k] != seqs[0].ids[k]), shared)
+            groups.append((i, seqs, shared))
+        if groups:
+            tokens += self._score_groups(groups, scores)
+        for i, j, s in long:
+            values, n = self._score_long(s)
+            scores[i][j], tokens = float(values[-1]), tokens + n
+        return scores, tokens
+
+    def _score_groups(self, groups: list[tuple[int, list[Serialized], int]], scores: list[list[float]]) -> int:
+        pad = self.tokenizer.pad_token_id or 0
+        width = max(p for _, _, p in groups)
+        ids = torch.full((len(groups), width), pad, dtype=torch.long)
+        attn = torch.zeros((len(groups), width), dtype=torch.long)
+        for g, (_, seqs, p) in enumerate(groups):  # left padding: every prefix ends at column width-1
+            if p:
+                ids[g, width - p:] = torch.tensor(seqs[0].ids[:p])
+                attn[g, width - p:] = 1
+        tokens = int(attn.sum())
+        cache = None
+        if width:
+            pos = (attn.cumsum(-1) - 1).clamp(min=0)
+            _, cache = self.model.forward_cached(ids.to(self.device), attn.to(self.device), pos.to(self.device))
+        rows = [(g, j) for g, (_, seqs, _) in enumerate(groups) for j in range(len(seqs))]
+        suffix = max(groups[g][1][j].ends[-1] + 1 - groups[g][2] for g, j in rows)
+        s_ids = torch.full((len(rows), suffix), pad, dtype=torch.long)
+        s_attn = torch.zeros((len(rows), suffix), dtype=torch.long)
+        read = torch.zeros(len(rows), dtype=torch.long)
+        for r, (g, j) in enumerate(rows):  # right padding: causal attention keeps it out of real tokens
+            seq, p = groups[g][1][j], groups[g][2]
+            s_ids[r, : seq.ends[-1] + 1 - p] = torch.tensor(seq.ids[p: seq.ends[-1] + 1])
+            s_attn[r, : seq.ends[-1] + 1 - p] = 1
+            read[r] = seq.ends[-1] - p
+        tokens += int(s_attn.sum())
+        index = torch.tensor([g for g, _ in rows])
+        start = torch.tensor([groups[g][2] for g, _ in rows])
+        if cache is not None:
+            cache.batch_select_indices(index.to(self.device))
+        full_attn = torch.cat([attn[index], torch.ones_like(s_attn)], dim=-1)
+        pos = start[:, None] + torch.arange(suffix)[None, :]
+        out, _ = self.model.forward_cached(s_ids.to(self.device), full_attn.to(self.device), pos.to(self.device),
+                                           past_key_values=cache)
+        values = self.squash(out.gather(1, read[:, None].to(self.device)))[:, 0].float().cpu().tolist()
+        for (g, j), v in zip(rows, values):
+            scores[groups[g][0]][j] = v
+        return tokens
 
     def _score_long(self, s: Serialized) -> tuple[np.ndarray, int]:
         """Windows of ``max_len`` tokens: exact for steps ending inside the first window, at

@@ -69,10 +69,13 @@ def test_resume_completes_without_duplicates_after_a_kill(tmp_path):
         assert keys[: len(partial)] == partial
 
 
-def test_a_different_config_in_the_same_dir_is_refused(tmp_path):
-    run(tmp_path, "x")
-    with pytest.raises(UserError, match="other settings .*samples.*use the same options"):
-        run(tmp_path, "x", samples=4)
+def test_a_different_config_in_the_same_dir_is_refused_but_more_samples_extend_it(tmp_path):
+    first = run(tmp_path, "x")
+    with pytest.raises(UserError, match="other settings .*seed.*use the same options"):
+        run(tmp_path, "x", seed=4)
+    more = run(tmp_path, "x", samples=4)
+    assert len(more) == len(first) // 3 * 4 and set(t.key for t in first) <= set(t.key for t in more)
+    assert [t for t in more if t.key in {f.key for f in first}] == first  # the old ones are kept as they were
 
 
 def test_malformed_lines_name_file_and_line(tmp_path):

@@ -93,3 +93,24 @@ def test_logit_output_is_squashed_to_a_probability(rm, trajectories):
     rm.output = "logit"
     scores, _ = rm.score(trajectories[:2])
     assert all(((s > 0) & (s < 1)).all() for s in scores)
+
+
+def test_expansions_with_a_shared_prefix_equal_scoring_each_full_path(rm, trajectories):
+    """Beam search scores M candidates per node on one cached prefix; the scores must be those
+    of each candidate path scored from scratch, for nodes of different depths in one batch."""
+    nodes, candidates = [], []
+    for k, (env_id, obs, actions) in enumerate(trajectories[:4]):
+        t = min(k + 1, len(actions) - 1)  # depths 1, 2, 3, ... in one batch (incl. the first step t=0 below)
+        t = 0 if k == 0 else t
+        nodes.append((obs[: t + 1], actions[:t]))
+        candidates.append([actions[t], "craft 1 stick using 2 planks", actions[t], "inventory"][: 1 + k])
+    env_id = trajectories[0][0]
+    got, tokens = rm.score_expansions(env_id, nodes, candidates)
+    full_tokens = 0
+    for (obs, acts), cands, row in zip(nodes, candidates, got):
+        assert len(row) == len(cands)
+        for a, value in zip(cands, row):
+            alone, n = rm.score([(env_id, obs, list(acts) + [a])])
+            full_tokens += n
+            assert value == pytest.approx(float(alone[0][-1]), abs=1e-5)
+    assert tokens < full_tokens  # the shared prefixes are read once per node

@@ -1,0 +1,151 @@
+"""The search and reporting subcommands of ``agentprm-bench``: run, sweep, leaderboard, plot."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import TextIO
+
+from agentprm_bench.errors import UserError
+
+
+def _summary(records: list, out: TextIO) -> None:
+    head = (f"{'env':14s} {'method':14s} {'search':7s} {'budget':>6s} {'metric':8s} {'value':>6s} {'95% CI':>14s} "
+            f"{'tasks':>5s} {'policy tok':>10s} {'RM tok':>9s} {'env steps':>9s} {'wall s':>7s}\n")
+    out.write(head + "-" * (len(head) - 1) + "\n")
+    for r in records:
+        c = r.compute
+        shape = f"{r.width}x{r.expand}" if r.search == "beam" else str(r.budget)
+        out.write(f"{r.env_id.split('/')[-1]:14s} {r.method:14s} {r.search:7s} {shape:>6s} {r.metric:8s} "
+                  f"{r.value:6.3f} {f'[{r.ci_low:.2f}, {r.ci_high:.2f}]':>14s} {len(r.tasks):5d} "
+                  f"{c['policy_tokens_out']:10d} {c['rm_tokens']:9d} {c['env_steps']:9d} {c['wall_time_s']:7.1f}\n")
+
+
+def _verbose_stages() -> None:
+    """Say which default models are being built (the CLI's own output, on stderr)."""
+    for name in ("agentprm_bench.defaults", "agentprm_bench.search.sweep"):
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
+def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    """One search run; appends its record to OUT/results.jsonl and prints a summary table."""
+    from agentprm_bench.search.results import RESULTS
+    from agentprm_bench.search.run import RunConfig, run
+
+    _verbose_stages()
+    given = {k: getattr(args, k) for k in ("method", "budget", "env", "search", "policy", "reward_model", "tasks",
+                                            "split", "seed", "temperature", "aggregate", "expand", "out")
+             if getattr(args, k) is not None}
+    record = run(RunConfig(**given), progress=not args.no_progress)
+    _summary([record], out)
+    out.write(f"\nappended to {Path(record.config['out']) / RESULTS}\n")
+    return 0
+
+
+def _csv(text: str | None, cast: type = str) -> tuple | None:
+    return None if text is None else tuple(cast(x.strip()) for x in text.split(",") if x.strip())
+
+
+def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
+    """The grid envs x methods x searches x budgets; skips cells already in OUT/results.jsonl."""
+    from agentprm_bench.search.sweep import SweepConfig, cells, sweep
+
+    _verbose_stages()
+    pairs = []
+    for item in args.reward_model or []:
+        method, sep, path = item.partition("=")
+        if not sep:
+            raise UserError(f"--reward-model takes METHOD=DIR, got {item!r}")
+        pairs.append((method, path))
+    given = {"envs": _csv(args.envs), "methods": _csv(args.methods), "searches": _csv(args.searches),
+             "budgets": _csv(args.budgets, int), "tasks": args.tasks, "seed": args.seed, "expand": args.expand,
+             "temperature": args.temperature, "policy": args.policy, "out": args.out,
+             "reward_models": tuple(pairs) or None}
+    cfg = SweepConfig(**{k: v for k, v in given.items() if v is not None})
+    total = sum(1 for _ in cells(cfg))
+    out.write(f"sweep: {total} cells -> {Path(cfg.out) / 'results.jsonl'}\n")
+    new = sweep(cfg, progress=not args.no_progress, on_record=lambda r: _summary([r], out))
+    out.write(f"{len(new)} new records, {total - len(new)} already there\n")
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace, out: TextIO) -> int:
+    """Results as a table (markdown on stdout; --out DIR also writes leaderboard.md and .csv)."""
+    from agentprm_bench.report.leaderboard import leaderboard, load, to_markdown
+
+    df = load(args.results)
+    table = leaderboard(df)
+    text = to_markdown(table)
+    out.write(text)
+    if args.out:
+        d = Path(args.out)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "leaderboard.md").write_text(text)
+        df.to_csv(d / "leaderboard.csv", index=False)
+        out.write(f"\nwrote {d / 'leaderboard.md'} and {d / 'leaderboard.csv'} (every run, one row each)\n")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace, out: TextIO) -> int:
+    """Scaling curves per env and the compute-efficiency table."""
+    from agentprm_bench.report.leaderboard import efficiency, load, to_markdown
+    from agentprm_bench.report.plots import scaling_figures
+
+    df = load(args.results)
+    d = Path(args.out)
+    for path in scaling_figures(df, d):
+        out.write(f"wrote {path}\n")
+    eff = efficiency(df, baselines=_csv(args.baselines) or ("orm", "pvm", "none"))
+    text = to_markdown(eff, floatfmt=".2f") if not eff.empty else "(no baseline runs to compare with)\n"
+    (d / "efficiency.md").write_text(text)
+    eff.to_csv(d / "efficiency.csv", index=False)
+    out.write(f"wrote {d / 'efficiency.md'} and {d / 'efficiency.csv'}\n\n{text}")
+    return 0
+
+
+def add_search_commands(sub: argparse._SubParsersAction) -> None:
+    from agentprm_bench.search.methods import METHODS
+
+    p = sub.add_parser("run", help="search with a reward model (BoN or beam) on one env; append a result record")
+    p.add_argument("--method", default=None, help=f"one of {', '.join(METHODS.names())} (default agentprm)")
+    p.add_argument("--budget", type=int, default=None, help="N for Best-of-N, N x M for beam search (default 32)")
+    p.add_argument("--env", default=None, help="env id or short name (default textcraft)")
+    p.add_argument("--search", default=None, choices=["bon", "beam"])
+    p.add_argument("--policy", default=None, help="local model dir or scripted policy name (default: the embedded one)")
+    p.add_argument("--reward-model", default=None, help="checkpoint dir (default: the embedded one for --method)")
+    p.add_argument("--tasks", type=int, default=None, help="first N tasks of the split (default 10)")
+    p.add_argument("--split", default=None, choices=["train", "test"])
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--temperature", type=float, default=None, help="sampling temperature (default 0.7)")
+    p.add_argument("--aggregate", default=None, choices=["last", "min", "mean"], help="BoN path score (default last)")
+    p.add_argument("--expand", type=int, default=None, help="beam: actions per node M (default 4)")
+    p.add_argument("--out", default=None, help="results directory (default ./runs)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("sweep", help="run the grid methods x budgets x searches x envs (resumable)")
+    p.add_argument("--envs", default=None, help="comma-separated (default textcraft,babyai,webshop)")
+    p.add_argument("--methods", default=None, help="comma-separated (default agentprm,pvm,orm,none)")
+    p.add_argument("--searches", default=None, help="comma-separated (default bon,beam)")
+    p.add_argument("--budgets", default=None, help="comma-separated (default 1,2,4,8,16,32)")
+    p.add_argument("--tasks", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--temperature", type=float, default=None)
+    p.add_argument("--expand", type=int, default=None)
+    p.add_argument("--policy", default=None)
+    p.add_argument("--reward-model", action="append", default=None, help="METHOD=DIR (repeatable)")
+    p.add_argument("--out", default=None, help="results directory (default ./runs)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("leaderboard", help="result records as a table (markdown and CSV)")
+    p.add_argument("results", nargs="+", help="results.jsonl files or directories holding one")
+    p.add_argument("--out", default=None, help="also write leaderboard.md and leaderboard.csv here")
+    p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("plot", help="scaling curves and the compute-efficiency table")
+    p.add_argument("results", nargs="+", help="results.jsonl files or directories holding one")
+    p.add_argument("--out", required=True, help="directory for the figures and efficiency.md/.csv")
+    p.add_argument("--baselines", default=None, help="comma-separated (default orm,pvm,none)")
+    p.set_defaults(func=cmd_plot)

@@ -1,0 +1,96 @@
+"""The embedded default: a small policy and reward models per env, built by the project's own
+pipeline on first use and cached under ``$AGENTPRM_BENCH_HOME`` (``paths.home()``).
+
+For env E (short name) and method m:
+  policies/E                      ``train-policy`` (behaviour cloning on oracle/noisy-oracle play)
+  defaults/E/rollouts-train       ``collect``: 8 samples (temperature 1.0) on 64 train tasks
+  defaults/E/labels-td-gae        ``label --method td-gae`` (N_TD = 8)
+  defaults/E/labels-mc            ``label --method mc``: 24 seed trajectories, N_mc = 4 (mc-prm)
+  defaults/E/expert-train         ``collect --policy oracle`` on the same 64 tasks (inverse-prm)
+  defaults/E/rm-m                 ``train --rm ...``: 2 TD iterations x 1 epoch
+Each stage is skipped when its output is complete and resumes when it is not, so a killed
+build continues where it stopped. The sizes keep a first build of one env's policy and one
+reward model well under 20 minutes on 2 CPU cores; bigger builds use the commands directly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentprm_bench.envs import resolve_env
+from agentprm_bench.paths import default_policy_dir, home
+from agentprm_bench.search.methods import Method
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DefaultSizes:
+    rollout_tasks: int = 64
+    rollout_samples: int = 8
+    rollout_temperature: float = 1.0
+    mc_tasks: int = 24
+    n_mc: int = 4
+    rm_iterations: int = 2
+    rm_epochs: int = 1
+
+
+SIZES = DefaultSizes()
+
+
+def ensure_default_policy(env: str, progress: bool = True) -> Path:
+    """The env's default policy directory, trained now if it is not there yet."""
+    from agentprm_bench.agents.bc import default_config, train_policy
+
+    entry = resolve_env(env)
+    path = default_policy_dir(entry.short_name)
+    if not (path / "agentprm_policy.json").is_file():
+        log.info("building the default %s policy in %s (behaviour cloning, ~10 min on 2 CPU cores)",
+                 entry.env_id, path)
+        train_policy(default_config(entry.env_id), path, progress=progress)
+    return path
+
+
+def ensure_default_reward_model(env: str, method: Method, progress: bool = True) -> Path:
+    """The env's default reward model for ``method``, built (with what it needs) if missing."""
+    from agentprm_bench.agents.collect import CollectConfig, collect
+    from agentprm_bench.prm.labelling import LABELS, LabelConfig, make_labels
+    from agentprm_bench.prm.model import RM_META
+    from agentprm_bench.prm.train import TrainConfig, train_reward_model
+
+    if method.rm is None:
+        raise ValueError(f"method {method.name} has no reward model")
+    entry = resolve_env(env)
+    base = home() / "defaults" / entry.short_name
+    out = base / f"rm-{method.name}"
+    if _finished(out / RM_META):
+        return out
+    policy_dir = ensure_default_policy(entry.env_id, progress)
+    sampling = {"model": str(policy_dir), "temperature": SIZES.rollout_temperature}
+    log.info("building the default %s reward model for %s in %s", method.name, entry.env_id, out)
+    rollouts = collect(CollectConfig(entry.env_id, "hf", "train", SIZES.rollout_samples, SIZES.rollout_tasks,
+                                     policy_options=sampling), base / "rollouts-train", progress=progress)
+    labels_dir = base / f"labels-{method.labels}"
+    if not (labels_dir / LABELS).is_file():
+        cfg = LabelConfig(method="td-gae", n_td=SIZES.rollout_samples) if method.labels == "td-gae" else \
+            LabelConfig(method="mc", n_mc=SIZES.n_mc, tasks=SIZES.mc_tasks, policy="hf", policy_options=sampling)
+        make_labels(rollouts, labels_dir, cfg, progress=progress)
+    expert = None
+    if method.expert:
+        expert = str(collect(CollectConfig(entry.env_id, "oracle", "train", 1, SIZES.rollout_tasks),
+                             base / "expert-train", progress=progress))
+    train_reward_model(TrainConfig(rm=method.rm, labels=str(labels_dir / LABELS), backbone=str(policy_dir),
+                                   expert=expert, beta=method.beta, iterations=SIZES.rm_iterations,
+                                   epochs=SIZES.rm_epochs), out, progress=progress)
+    return out
+
+
+def _finished(meta: Path) -> bool:
+    """A checkpoint whose training ran to the end (the last save records its metrics)."""
+    try:
+        return meta.is_file() and "metrics" in json.loads(meta.read_text())
+    except json.JSONDecodeError:
+        return False

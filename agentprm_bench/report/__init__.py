@@ -1,0 +1,1 @@
+"""Leaderboards, scaling curves and compute-efficiency tables, read only from result files."""

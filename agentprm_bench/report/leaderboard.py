@@ -1,0 +1,91 @@
+"""Result records -> pandas tables: the leaderboard and the compute-efficiency table.
+
+``load`` keeps the latest record of each run key (a rerun supersedes its earlier record).
+``leaderboard`` pivots the metric (mean over tasks, with its 95% CI) to one row per env x
+search x method and one column per budget. ``efficiency`` answers the paper's question: for
+each method and each baseline, the smallest budget at which the method first reaches the
+baseline's best value (over all budgets), and the ratios of budgets and of compute
+(policy tokens generated + reward-model tokens read) at those two points.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from agentprm_bench.errors import UserError
+from agentprm_bench.search.results import RESULTS, read_results
+
+
+def load(paths: Iterable[str | Path]) -> pd.DataFrame:
+    rows, latest = [], {}
+    for p in paths:
+        path = Path(p) / RESULTS if Path(p).is_dir() else Path(p)
+        for r in read_results(path):
+            latest[r.key] = r
+    for r in latest.values():
+        c = r.compute
+        rows.append({"env": r.env_id.split("/")[-1], "method": r.method, "search": r.search, "budget": r.budget,
+                     "width": r.width, "expand": r.expand, "metric": r.metric, "value": r.value,
+                     "ci_low": r.ci_low, "ci_high": r.ci_high, "success_rate": r.success_rate,
+                     "mean_reward": r.mean_reward, "tasks": len(r.tasks), "policy_tokens_out": c["policy_tokens_out"],
+                     "policy_tokens_in": c["policy_tokens_in"], "rm_tokens": c["rm_tokens"],
+                     "env_steps": c["env_steps"], "total_tokens": c["policy_tokens_out"] + c["rm_tokens"],
+                     "wall_time_s": c["wall_time_s"],
+                     "reward_model": (r.reward_model or {}).get("path", ""), "seed": r.seed, "timestamp": r.timestamp})
+    if not rows:
+        raise UserError("no result records found; run `agentprm-bench run` or `agentprm-bench sweep` first")
+    return pd.DataFrame(rows).sort_values(["env", "search", "method", "budget"]).reset_index(drop=True)
+
+
+def leaderboard(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per env x search x method, a column per budget: "value [ci_low, ci_high]"."""
+    cell = df.assign(cell=[f"{v:.3f} [{lo:.2f}, {hi:.2f}]" for v, lo, hi in zip(df.value, df.ci_low, df.ci_high)])
+    table = cell.pivot_table(index=["env", "metric", "search", "method"], columns="budget", values="cell",
+                             aggfunc="last")
+    table.columns = [f"@{b}" for b in table.columns]
+    return table.reset_index().fillna("")
+
+
+def _first_reaching(rows: pd.DataFrame, target: float) -> pd.Series | None:
+    hit = rows[rows.value >= target - 1e-12].sort_values("budget")
+    return None if hit.empty else hit.iloc[0]
+
+
+def efficiency(df: pd.DataFrame, baselines: Sequence[str] = ("orm", "pvm", "none")) -> pd.DataFrame:
+    out = []
+    for (env, search), group in df.groupby(["env", "search"]):
+        sample = df[(df.env == env) & (df.search == "sample")]
+        for base in baselines:
+            brows = sample if base == "none" else group[group.method == base]
+            if brows.empty:
+                continue
+            best = float(brows.value.max())
+            at_best = _first_reaching(brows, best)
+            for method, mrows in group.groupby("method"):
+                if method == base:
+                    continue
+                hit = _first_reaching(mrows, best)
+                out.append({"env": env, "search": search, "method": method, "baseline": base,
+                            "baseline_best": round(best, 4), "baseline_budget": int(at_best.budget),
+                            "method_budget": int(hit.budget) if hit is not None else np.nan,
+                            "budget_ratio": (at_best.budget / hit.budget) if hit is not None else np.nan,
+                            "token_ratio": (at_best.total_tokens / hit.total_tokens)
+                            if hit is not None and hit.total_tokens else np.nan})
+    return pd.DataFrame(out)
+
+
+def to_markdown(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
+    """A GitHub markdown table (no tabulate dependency)."""
+    def fmt(v: object) -> str:
+        if isinstance(v, float):
+            return "" if np.isnan(v) else format(v, floatfmt)
+        return str(v)
+
+    header = "| " + " | ".join(map(str, df.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in df.columns) + "|"
+    body = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([header, rule, *body]) + "\n"

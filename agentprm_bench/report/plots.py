@@ -1,0 +1,46 @@
+"""Scaling curves from result records: metric vs budget and vs compute, one line per method,
+95% CI bands, one figure per env (rows: Best-of-N, beam search)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+
+def scaling_figures(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for env, rows in df.groupby("env"):
+        searches = [s for s in ("bon", "beam") if (rows.search == s).any()] or ["bon"]
+        fig, axes = plt.subplots(len(searches), 2, figsize=(11, 4 * len(searches)), squeeze=False)
+        sample = rows[rows.search == "sample"]
+        for r, search in enumerate(searches):
+            part = pd.concat([rows[rows.search == search], sample])
+            for method, m in part.groupby("method"):
+                m = m.sort_values("budget")
+                style = {"linestyle": "--"} if method in ("none", "greedy") else {}
+                for c, x in enumerate(("budget", "total_tokens")):
+                    ax = axes[r][c]
+                    line, = ax.plot(m[x], m.value, marker="o", label=method, **style)
+                    ax.fill_between(m[x], m.ci_low, m.ci_high, alpha=0.15, color=line.get_color())
+            for c, label in enumerate(("budget (N for BoN, N x M for beam)", "compute (policy + RM tokens)")):
+                ax = axes[r][c]
+                ax.set_xscale("log", base=2 if c == 0 else 10)
+                ax.set_xlabel(label)
+                ax.set_ylabel(rows.metric.iloc[0])
+                ax.set_title(f"{env}: {'Best-of-N' if search == 'bon' else 'beam search'}")
+                ax.grid(alpha=0.3)
+            axes[r][0].legend(fontsize=8)
+        fig.tight_layout()
+        path = out / f"scaling_{env}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written

@@ -1,0 +1,98 @@
+"""Beam search @N x M over one task, guided by a reward model.
+
+Reads top to bottom. The root expands N*M sampled actions; afterwards each of the (at most) N
+live nodes expands M. All expansions of a step go to the policy in ONE batched call and to the
+reward model in ONE call (``score_expansions``: a node's encoded history is shared by its
+candidates). Identical actions sampled from the same node are stepped and scored once (their
+tokens still count). Every candidate is stepped in its own copy of the node's env and scored
+by the value of its new step. The N best candidates (finished or not) stay in the beam:
+finished ones leave it for the answer pool, the others expand next step. The search ends when
+no live node is left (episodes end at the env's turn limit at the latest); the answer is the
+best-scoring finished path. Sampling seeds derive from (seed, task, node slot, turn).
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+
+from agentprm_bench.agents.base import History, Policy
+from agentprm_bench.agents.rollout import step_seed
+from agentprm_bench.agents.trajectory import Step
+from agentprm_bench.search.compute import SearchCompute
+from agentprm_bench.search.scorers import StepScorer
+
+
+@dataclass
+class Node:
+    env: Any
+    history: History
+    steps: list[Step] = field(default_factory=list)
+    score: float = float("-inf")
+    reward: float = 0.0
+    done: bool = False
+    won: bool = False
+
+
+@dataclass(frozen=True)
+class BeamResult:
+    best: Node
+    finished: list[Node]
+    compute: SearchCompute
+
+
+def beam_search(env_id: str, task_id: int, policy: Policy, scorer: StepScorer, width: int, expand: int,
+                seed: int, env_kwargs: dict[str, Any] | None = None) -> BeamResult:
+    if width < 1 or expand < 1:
+        raise ValueError(f"beam search needs width >= 1 and expand >= 1, got {width} x {expand}")
+    t_start, compute = time.perf_counter(), SearchCompute()
+    env = gym.make(env_id, **(env_kwargs or {})).unwrapped
+    obs, info = env.reset(options={"task_id": task_id})
+    live = [Node(env, History(env_id, task_id, [obs], [], info["admissible_actions"], env))]
+    finished: list[Node] = []
+    while live:
+        k = width * expand if len(live[0].steps) == 0 else expand
+        seeds = [step_seed(seed, task_id, slot, node.history.turn) for slot, node in enumerate(live)]
+        samples = policy.act([n.history for n in live], k, seeds)
+        candidates: list[list[str]] = []
+        children: list[Node] = []
+        for node, row in zip(live, samples):
+            unique: dict[str, Any] = {}
+            for s in row:
+                compute.policy_tokens_out += s.tokens_out
+                compute.policy_tokens_in += s.tokens_in
+                unique.setdefault(s.action, s)
+            candidates.append(list(unique))
+            for s in unique.values():
+                children.append(_step_copy(node, s))
+                compute.env_steps += 1
+                compute.trajectories += 1
+        scores, tokens = scorer.score_expansions(
+            env_id, [(n.history.observations, n.history.actions) for n in live], candidates)
+        compute.rm_tokens += tokens
+        for child, value in zip(children, (v for row in scores for v in row)):
+            child.score = value
+        ranked = sorted(children, key=lambda c: -c.score)[:width]  # stable: earlier candidates win ties
+        finished += [c for c in ranked if c.done]
+        live = [c for c in ranked if not c.done]
+    compute.wall_time_s = time.perf_counter() - t_start
+    best = max(finished, key=lambda n: n.score)  # max keeps the first of equal scores
+    return BeamResult(best, finished, compute)
+
+
+def _step_copy(node: Node, sample: Any) -> Node:
+    """A child: the node's env copied (pickling replays its actions) and stepped with the sample."""
+    env = pickle.loads(pickle.dumps(node.env))
+    h = node.history
+    obs, reward, terminated, truncated, info = env.step(sample.action)
+    done = bool(terminated or truncated)
+    step = Step(h.observations[-1], sample.action, sample.raw, sample.parsed, bool(info["valid_action"]),
+                float(reward), done, sample.tokens_in, sample.tokens_out)
+    history = History(h.env_id, h.task_id, h.observations + [obs], h.actions + [sample.action],
+                      info["admissible_actions"], env)
+    return Node(env, history, node.steps + [step], reward=node.reward + float(reward), done=done,
+                won=bool(info["won"]))

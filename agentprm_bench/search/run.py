@@ -1,0 +1,217 @@
+"""``agentprm-bench run``: one search run (method x budget x search) on one env, one result record.
+
+Reads top to bottom: resolve the method and env -> the policy (a model dir, a scripted policy
+name, or the embedded default) -> the reward model (a checkpoint dir or the embedded default,
+built on first use) -> Best-of-N over the shared sample pool, or beam search per task ->
+per-task results, bootstrap CI and compute -> append the record to OUT/results.jsonl.
+
+Sample pools live in ``$AGENTPRM_BENCH_HOME/pools``: one collection per (env, split, policy
+and its sampling settings, seed), extended on demand, so BoN@N for every N and every method
+reads the same draws. A rerun re-scores cached samples: its wall time is the sampling time
+recorded with each trajectory plus the scoring time measured now.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from agentprm_bench.agents.base import POLICIES, Policy, make_policy
+from agentprm_bench.agents.rollout import env_version
+from agentprm_bench.agents.trajectory import Trajectory, read_trajectories
+from agentprm_bench.envs import EnvEntry, resolve_env
+from agentprm_bench.errors import UserError
+from agentprm_bench.jsonl import append_records, repair_tail
+from agentprm_bench.paths import home
+from agentprm_bench.provenance import git_commit, package_versions
+from agentprm_bench.search.bon import aggregate, sampling_compute, select
+from agentprm_bench.search.compute import SearchCompute
+from agentprm_bench.search.methods import METHODS, Method
+from agentprm_bench.search.results import RESULTS, ResultRecord, TaskResult, bootstrap_ci
+from agentprm_bench.search.scorers import StepScorer
+
+log = logging.getLogger(__name__)
+SEARCHES = ("bon", "beam")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    method: str = "agentprm"
+    budget: int = 32
+    env: str = "textcraft"
+    search: str = "bon"
+    policy: str | None = None  # a local model dir (hf), a scripted policy name, or None: the default
+    reward_model: str | None = None  # a checkpoint dir, or None: the default for the method
+    tasks: int = 10  # the first N tasks of the split
+    split: str = "test"
+    seed: int = 0
+    temperature: float = 0.7
+    aggregate: str = "last"  # BoN: last | min | mean
+    expand: int = 4  # beam: M actions per node; N = budget // M
+    out: str = "runs"
+
+
+def beam_shape(budget: int, expand: int) -> tuple[int, int]:
+    """(N, M) of a beam search of budget N*M: M = min(expand, budget), N = budget // M."""
+    m = max(1, min(expand, budget))
+    return max(1, budget // m), m
+
+
+def run(cfg: RunConfig, progress: bool = True, scorer: StepScorer | None = None,
+        policy: Policy | None = None) -> ResultRecord:
+    """Run, append and return the record. ``scorer`` / ``policy`` objects replace the
+    configured ones (tests pass scripted ones)."""
+    method, entry = METHODS.get(cfg.method), resolve_env(cfg.env)
+    if cfg.budget < 1:
+        raise UserError(f"--budget must be >= 1, got {cfg.budget}")
+    if cfg.search not in SEARCHES:
+        raise UserError(f"unknown search {cfg.search!r}; choose bon or beam")
+    if cfg.search == "beam" and method.rm is None:
+        raise UserError(f"beam search needs a reward model; method {method.name} has none (use --search bon)")
+    given_policy = policy
+    policy_name, options = _policy_spec(cfg, entry, method, progress) if policy is None else (policy.name, {})
+    policy = policy or make_policy(policy_name, **options)
+    rm_id = None
+    if method.rm is not None and scorer is None:
+        scorer, rm_id = _reward_model(cfg, entry, method, progress)
+    elif scorer is not None:
+        rm_id = {"scorer": type(scorer).__name__}
+    task_ids = list(entry.load_class().splits()[cfg.split])[: cfg.tasks]
+    if not task_ids:
+        raise UserError(f"no tasks: --tasks {cfg.tasks} of split {cfg.split!r}")
+    budget = 1 if method.name == "greedy" else cfg.budget
+    if cfg.search == "beam":
+        tasks, compute, width, expand = _beam(cfg, entry, policy, scorer, task_ids, progress)
+        search = "beam"
+    else:
+        pool = _pool(cfg, entry, policy_name, options, task_ids, budget, progress) if given_policy is None else \
+            _memory_pool(cfg, entry, given_policy, task_ids, budget)
+        tasks, compute = _best_of_n(cfg, method, scorer, pool, task_ids, budget, progress)
+        width, expand, search = budget, 1, "bon" if method.rm else "sample"
+    values = [t.success if entry.metric == "success" else t.reward for t in tasks]
+    lo, hi = bootstrap_ci(values, seed=cfg.seed)
+    record = ResultRecord(
+        method=method.name, reward_model=rm_id, policy=policy.describe(), env_id=entry.env_id,
+        env_version=env_version(entry.env_id), split=cfg.split, search=search, budget=budget, width=width,
+        expand=expand, aggregate=cfg.aggregate, metric=entry.metric, value=float(np.mean(values)), ci_low=lo,
+        ci_high=hi, success_rate=float(np.mean([t.success for t in tasks])),
+        mean_reward=float(np.mean([t.reward for t in tasks])), tasks=tuple(tasks),
+        compute={k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(compute).items()},
+        config=asdict(cfg), seed=cfg.seed, git_commit=git_commit(), packages=package_versions())
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    repair_tail(out / RESULTS)
+    append_records(out / RESULTS, [record.to_json()])
+    return record
+
+
+def _policy_spec(cfg: RunConfig, entry: EnvEntry, method: Method, progress: bool) -> tuple[str, dict[str, Any]]:
+    temperature = 0.0 if method.name == "greedy" else cfg.temperature
+    if cfg.policy is not None and cfg.policy in POLICIES and cfg.policy not in ("hf", "vllm"):
+        return cfg.policy, {}
+    if cfg.policy is not None:
+        if not (Path(cfg.policy).expanduser() / "config.json").is_file():
+            raise UserError(f"--policy {cfg.policy!r} is neither a local model directory (no config.json) nor a "
+                            f"scripted policy ({', '.join(n for n in POLICIES.names() if n not in ('hf', 'vllm'))})")
+        model = str(Path(cfg.policy).expanduser().resolve())
+    else:
+        from agentprm_bench.defaults import ensure_default_policy
+
+        model = str(ensure_default_policy(entry.env_id, progress))
+    return "hf", {"model": model, "temperature": temperature}
+
+
+def _reward_model(cfg: RunConfig, entry: EnvEntry, method: Method, progress: bool) -> tuple[Any, dict[str, Any]]:
+    from agentprm_bench.prm.model import RewardModel
+
+    if cfg.reward_model is None:
+        from agentprm_bench.defaults import ensure_default_reward_model
+
+        path, default = ensure_default_reward_model(entry.env_id, method, progress), True
+    else:
+        path, default = Path(cfg.reward_model).expanduser().resolve(), False
+    rm = RewardModel.load(path)
+    if rm.meta.get("kind") != method.rm:
+        raise UserError(f"{path} holds a {rm.meta.get('kind')!r} reward model but --method {method.name} needs "
+                        f"{method.rm!r}; pass a matching --reward-model or another --method")
+    beta = rm.meta.get("train_config", {}).get("beta")
+    return rm, {"path": str(path), "kind": rm.meta.get("kind"), "label_method": rm.meta.get("label_method"),
+                "beta": beta, "default": default}
+
+
+def _pool(cfg: RunConfig, entry: EnvEntry, policy_name: str, options: dict[str, Any], task_ids: list[int],
+          samples: int, progress: bool) -> dict[int, list[Trajectory]]:
+    """Samples 0..samples-1 of each task from the shared pool, sampling what is missing."""
+    from agentprm_bench.agents.collect import CollectConfig, collect
+
+    identity = json.dumps([entry.env_id, cfg.split, policy_name, options, cfg.seed], sort_keys=True)
+    where = home() / "pools" / f"{entry.short_name}-{cfg.split}-{hashlib.sha1(identity.encode()).hexdigest()[:12]}"
+    path = collect(CollectConfig(entry.env_id, policy_name, cfg.split, samples, len(task_ids), cfg.seed,
+                                 policy_options=options), where, progress=progress)
+    pool: dict[int, list[Trajectory]] = {t: [] for t in task_ids}
+    for traj in read_trajectories(path):
+        if traj.task_id in pool and traj.sample_index < samples:
+            pool[traj.task_id].append(traj)
+    for t in task_ids:
+        pool[t].sort(key=lambda x: x.sample_index)
+    return pool
+
+
+def _memory_pool(cfg: RunConfig, entry: EnvEntry, policy: Policy, task_ids: list[int],
+                 samples: int) -> dict[int, list[Trajectory]]:
+    """An uncached pool for a policy object handed in by the caller."""
+    from agentprm_bench.agents.rollout import collect_in_memory
+
+    pool: dict[int, list[Trajectory]] = {t: [] for t in task_ids}
+    for traj in collect_in_memory(entry.env_id, policy, task_ids, samples, cfg.seed, env_kwargs={"split": cfg.split}):
+        pool[traj.task_id].append(traj)
+    return pool
+
+
+def _best_of_n(cfg: RunConfig, method: Method, scorer: StepScorer | None, pool: dict[int, list[Trajectory]],
+               task_ids: list[int], n: int, progress: bool) -> tuple[list[TaskResult], SearchCompute]:
+    used = [t for tid in task_ids for t in pool[tid]]
+    compute = sampling_compute(used)
+    results = []
+    if scorer is None:  # none / greedy: the expected outcome of one sample, estimated over the n drawn
+        for tid in task_ids:
+            trajs = pool[tid]
+            results.append(TaskResult(tid, float(np.mean([t.final_reward for t in trajs])),
+                                      float(np.mean([t.won for t in trajs]))))
+        c = compute  # charged one sample per task: the cost of the estimate's unit, not of the n draws
+        return results, SearchCompute(round(c.policy_tokens_out / n), round(c.policy_tokens_in / n), 0,
+                                      round(c.env_steps / n), len(task_ids), c.wall_time_s / n)
+    t0 = time.perf_counter()
+    scored = scorer.score_each([(t.env_id, t.observations, t.actions) for t in used])
+    compute.wall_time_s += time.perf_counter() - t0
+    it = iter(scored)
+    for tid in tqdm(task_ids, desc=f"BoN@{n} {method.name}", disable=not progress):
+        trajs = pool[tid]
+        steps = [next(it) for _ in trajs]
+        compute.rm_tokens += sum(tokens for _, tokens in steps)
+        scores = [aggregate(s, cfg.aggregate) for s, _ in steps]
+        best = select(scores)
+        results.append(TaskResult(tid, trajs[best].final_reward, float(trajs[best].won), trajs[best].sample_index,
+                                  scores[best]))
+    return results, compute
+
+
+def _beam(cfg: RunConfig, entry: EnvEntry, policy: Policy, scorer: Any, task_ids: list[int],
+          progress: bool) -> tuple[list[TaskResult], SearchCompute, int, int]:
+    from agentprm_bench.search.beam import beam_search
+
+    width, expand = beam_shape(cfg.budget, cfg.expand)
+    compute, results = SearchCompute(), []
+    for tid in tqdm(task_ids, desc=f"beam@{width}x{expand} {cfg.method}", disable=not progress):
+        res = beam_search(entry.env_id, tid, policy, scorer, width, expand, cfg.seed, {"split": cfg.split})
+        compute.add(res.compute)
+        results.append(TaskResult(tid, res.best.reward, float(res.best.won), -1, res.best.score))
+    return results, compute, width, expand

@@ -1,0 +1,41 @@
+"""Efficiency table and markdown rendering on hand-made results."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from agentprm_bench.report.leaderboard import efficiency, leaderboard, to_markdown
+
+
+def frame() -> pd.DataFrame:
+    rows = []
+    curves = {"agentprm": [0.30, 0.45, 0.55, 0.60], "orm": [0.30, 0.35, 0.40, 0.45]}
+    for method, values in curves.items():
+        for budget, v in zip((1, 2, 4, 8), values):
+            rows.append({"env": "E", "search": "bon", "method": method, "budget": budget, "value": v,
+                         "ci_low": v - 0.1, "ci_high": v + 0.1, "metric": "success",
+                         "total_tokens": budget * (150 if method == "agentprm" else 100)})
+    rows.append({"env": "E", "search": "sample", "method": "none", "budget": 8, "value": 0.3, "ci_low": 0.2,
+                 "ci_high": 0.4, "metric": "success", "total_tokens": 90})
+    return pd.DataFrame(rows)
+
+
+def test_efficiency_is_the_budget_where_a_method_first_reaches_the_baselines_best():
+    eff = efficiency(frame(), baselines=("orm", "none"))
+    row = eff[(eff.method == "agentprm") & (eff.baseline == "orm")].iloc[0]
+    # ORM's best is 0.45 at N=8; AgentPRM reaches 0.45 at N=2: 4x fewer samples, 8*100/(2*150) fewer tokens
+    assert row.baseline_best == 0.45 and row.baseline_budget == 8 and row.method_budget == 2
+    assert row.budget_ratio == 4 and math.isclose(row.token_ratio, 800 / 300)
+    vs_none = eff[(eff.method == "orm") & (eff.baseline == "none")].iloc[0]
+    assert vs_none.method_budget == 1  # plain sampling's 0.30 is matched at once
+    never = efficiency(frame().assign(value=lambda d: d.value.where(d.method != "agentprm", 0.1)), ("orm",))
+    assert math.isnan(never.iloc[0].method_budget)
+
+
+def test_leaderboard_pivots_budgets_and_renders_markdown():
+    table = leaderboard(frame())
+    assert list(table.columns) == ["env", "metric", "search", "method", "@1", "@2", "@4", "@8"]
+    text = to_markdown(table)
+    assert "| E | success | bon | agentprm | 0.300 [0.20, 0.40] |" in text and text.count("\n") == 2 + 3

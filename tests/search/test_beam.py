@@ -1,0 +1,71 @@
+"""Beam search: a perfect reward model lifts a weak policy; compute counts are exact."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+
+from agentprm_bench.search.beam import beam_search
+from agentprm_bench.search.run import RunConfig, beam_shape, run
+from tests.search.conftest import CountingPolicy, FunctionScorer, oracle_scorer
+
+ENV = "agentprm/TextCraft-v0"
+
+
+def first_observations(env_id: str, task_ids: list[int]) -> dict[str, int]:
+    env = gym.make(env_id, split="test").unwrapped
+    return {env.reset(options={"task_id": t})[0]: t for t in task_ids}
+
+
+def test_beam_shape():
+    assert beam_shape(32, 4) == (8, 4) and beam_shape(2, 4) == (1, 2) and beam_shape(6, 4) == (1, 4)
+
+
+def test_a_perfect_reward_model_solves_tasks_a_random_policy_does_not(tmp_path, bench_home):
+    tasks = 8
+    ids = list(gym.make(ENV).unwrapped.splits()["test"][:tasks])
+    scorer = oracle_scorer(first_observations(ENV, ids))
+    beam = run(RunConfig(method="agentprm", search="beam", budget=16, expand=4, env="textcraft", tasks=tasks,
+                         out=str(tmp_path)), progress=False, scorer=scorer, policy=CountingPolicy())
+    alone = run(RunConfig(method="none", budget=16, env="textcraft", tasks=tasks, out=str(tmp_path)),
+                progress=False, policy=CountingPolicy())
+    assert beam.success_rate == 1.0
+    hard = [t.task_id for t in alone.tasks if t.success <= 0.25]  # random wins at most 4 of 16 samples
+    assert hard, [t.success for t in alone.tasks]
+    assert all(t.success == 1.0 for t in beam.tasks if t.task_id in hard)
+    assert (beam.width, beam.expand, beam.budget) == (4, 4, 16)
+
+
+def test_beam_compute_is_counted_exactly():
+    policy = CountingPolicy()
+    read = []
+
+    def f(env_id, observations, actions):
+        return float(len(actions) % 3) / 3
+
+    scorer = FunctionScorer(f)
+    original = scorer.score_each
+
+    def counting(trajectories):
+        read.extend(len(a) for _, _, a in trajectories)
+        return original(trajectories)
+
+    scorer.score_each = counting
+    tid = gym.make(ENV).unwrapped.splits()["test"][0]
+    res = beam_search(ENV, tid, policy, scorer, width=2, expand=3, seed=1, env_kwargs={"split": "test"})
+    c = res.compute
+    assert c.policy_tokens_out == policy.tokens_out and c.policy_tokens_in == policy.tokens_in
+    assert c.rm_tokens == sum(read)
+    assert c.env_steps == c.trajectories == len(read) <= policy.samples  # duplicates are stepped once
+    assert res.best.done and res.best.score == max(n.score for n in res.finished)
+    again = beam_search(ENV, tid, CountingPolicy(), FunctionScorer(f), width=2, expand=3, seed=1,
+                        env_kwargs={"split": "test"})
+    assert again.best.history.actions == res.best.history.actions  # deterministic under the seed
+
+
+def test_the_first_step_expands_n_times_m():
+    policy = CountingPolicy()
+    tid = gym.make(ENV).unwrapped.splits()["test"][1]
+    beam_search(ENV, tid, policy, FunctionScorer(lambda e, o, a: 0.0), width=3, expand=2, seed=0,
+                env_kwargs={"split": "test", "max_turns": 1})
+    assert policy.samples == 6

@@ -1,0 +1,111 @@
+"""CLI smoke tests with tiny budgets: run, sweep (killed and resumed), leaderboard, plot."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from io import StringIO
+
+import pytest
+
+from agentprm_bench.cli import main
+from agentprm_bench.prm.model import RewardModel
+from agentprm_bench.search.results import read_results
+
+
+@pytest.fixture(scope="module")
+def untrained_rm(tiny_model_dir, tmp_path_factory):
+    """A valid agentprm checkpoint with a random head (scores differ, selection is arbitrary)."""
+    import torch
+
+    torch.manual_seed(0)
+    rm = RewardModel.from_backbone(tiny_model_dir, {"kind": "agentprm", "max_obs_chars": 200, "max_len": 2048},
+                                   device="cpu")
+    torch.nn.init.normal_(rm.model.head.weight, std=0.3)
+    path = tmp_path_factory.mktemp("rm")
+    rm.save(path)
+    return path
+
+
+def test_run_prints_a_summary_and_appends_a_record(tmp_path, bench_home, untrained_rm):
+    out = StringIO()
+    for search in ("bon", "beam"):
+        code = main(["run", "--method", "agentprm", "--budget", "2", "--env", "textcraft", "--search", search,
+                     "--policy", "random", "--reward-model", str(untrained_rm), "--tasks", "2",
+                     "--out", str(tmp_path / "r"), "--no-progress"], out=out)
+        assert code == 0
+    text = out.getvalue()
+    assert "TextCraft-v0" in text and "agentprm" in text and "appended to" in text and "1x2" in text
+    records = list(read_results(tmp_path / "r" / "results.jsonl"))
+    assert [r.search for r in records] == ["bon", "beam"]
+    assert records[0].reward_model["path"] == str(untrained_rm) and records[0].compute["rm_tokens"] > 0
+    assert records[0].git_commit and "torch" in records[0].packages and records[0].config["budget"] == 2
+
+
+def test_run_errors_are_one_line(tmp_path, bench_home, untrained_rm, capsys):
+    args = ["run", "--budget", "2", "--policy", "random", "--tasks", "1", "--out", str(tmp_path), "--no-progress"]
+    assert main(args + ["--method", "pvm", "--reward-model", str(untrained_rm)]) == 2
+    assert "holds a 'agentprm' reward model but --method pvm needs 'pvm'" in capsys.readouterr().err
+    assert main(args + ["--reward-model", str(tmp_path / "nothing")]) == 2
+    assert "is not a reward-model checkpoint" in capsys.readouterr().err
+    assert main(args + ["--policy", str(tmp_path / "nothing")]) == 2
+    err = capsys.readouterr().err
+    assert "neither a local model directory" in err and len(err.strip().splitlines()) == 1
+
+
+def sweep_args(tmp_path, rm) -> list[str]:
+    return ["sweep", "--envs", "textcraft,babyai", "--methods", "agentprm,none", "--searches", "bon",
+            "--budgets", "1,2,4", "--tasks", "2", "--policy", "random", "--reward-model", f"agentprm={rm}",
+            "--out", str(tmp_path / "s"), "--no-progress"]
+
+
+def test_a_killed_sweep_resumes_without_loss_or_duplicates(tmp_path, untrained_rm):
+    env = {**os.environ, "AGENTPRM_BENCH_HOME": str(tmp_path / "home")}
+    code = "import sys; from agentprm_bench.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen([sys.executable, "-c", code, *sweep_args(tmp_path, untrained_rm)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = tmp_path / "s" / "results.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if results.exists() and results.read_bytes().count(b"\n") >= 2:
+            proc.kill()
+            break
+        time.sleep(0.05)
+    proc.wait()
+    before = results.read_bytes()
+    assert 2 <= before.count(b"\n") < 12, "the sweep should have been killed part-way"
+    with open(results, "ab") as fh:  # a record cut mid-write by the kill
+        fh.write(b'{"method": "agentprm", "budg')
+    out = StringIO()
+    os.environ["AGENTPRM_BENCH_HOME"] = str(tmp_path / "home")
+    try:
+        assert main(sweep_args(tmp_path, untrained_rm), out=out) == 0
+    finally:
+        del os.environ["AGENTPRM_BENCH_HOME"]
+    records = list(read_results(results))
+    keys = [r.key for r in records]
+    assert len(keys) == 12 and len(set(keys)) == 12  # 2 envs x 2 methods x 3 budgets, each once
+    assert results.read_bytes().startswith(before.rstrip(b"\n")[: len(before) - 1])
+    assert "sweep: 12 cells" in out.getvalue()
+
+
+def test_leaderboard_and_plot_from_result_files(tmp_path, bench_home, untrained_rm):
+    assert main(sweep_args(tmp_path, untrained_rm), out=StringIO()) == 0
+    out = StringIO()
+    assert main(["leaderboard", str(tmp_path / "s"), "--out", str(tmp_path / "lb")], out=out) == 0
+    text = out.getvalue()
+    assert "| env | metric | search | method | @1 | @2 | @4 |" in text
+    assert (tmp_path / "lb" / "leaderboard.csv").read_text().count("\n") == 13
+    out = StringIO()
+    assert main(["plot", str(tmp_path / "s"), "--out", str(tmp_path / "fig"), "--baselines", "none"], out=out) == 0
+    assert (tmp_path / "fig" / "scaling_TextCraft-v0.png").stat().st_size > 10_000
+    assert (tmp_path / "fig" / "scaling_BabyAI-v0.png").is_file()
+    assert "baseline_best" in (tmp_path / "fig" / "efficiency.md").read_text()
+
+
+def test_a_corrupt_results_file_is_a_one_line_error(tmp_path, capsys):
+    (tmp_path / "results.jsonl").write_text('{"method": 1}\n')
+    assert main(["leaderboard", str(tmp_path)]) == 2
+    assert "results.jsonl:1: malformed result record" in capsys.readouterr().err
