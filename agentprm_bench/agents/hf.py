@@ -149,13 +149,19 @@ class HFPolicy(Policy):
         """Sample a reply per prompt: (text, prompt tokens, generated tokens). With ``allowed``
         (one trie per prompt), each reply is restricted to the trie's token sequences."""
         tok = self.tokenizer
-        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        unique = list(dict.fromkeys(texts))  # k samples of one history share one prefill
+        enc = tok(unique, return_tensors="pt", padding=True, add_special_tokens=False)
         ids, attn = enc["input_ids"][:, -self.max_prompt_tokens:], enc["attention_mask"][:, -self.max_prompt_tokens:]
         ids, attn = ids.to(self.device), attn.to(self.device)
-        n_in = attn.sum(-1).tolist()
         pos = (attn.cumsum(-1) - 1).clamp(min=0)
         out = self.model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True)
         past, logits = out.past_key_values, out.logits[:, -1]
+        if len(unique) < len(texts):
+            where = {t: i for i, t in enumerate(unique)}
+            rows = torch.tensor([where[t] for t in texts], device=self.device)
+            past.batch_select_indices(rows)
+            logits, attn, pos = logits[rows], attn[rows], pos[rows]
+        n_in = attn.sum(-1).tolist()
         eos = tok.eos_token_id
         done = torch.zeros(len(texts), dtype=torch.bool, device=self.device)
         generated: list[list[int]] = [[] for _ in texts]

@@ -105,6 +105,7 @@ class RewardModel:
         self.max_obs_chars = int(meta.get("max_obs_chars", 1200))
         self.max_len = int(meta.get("max_len", 2048))
         self.output = meta.get("output", "linear")
+        self.path: Path | None = None  # the checkpoint directory it was loaded from
 
     # ----- construction and persistence ---------------------------------------------------
     @classmethod
@@ -157,7 +158,9 @@ class RewardModel:
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise UserError(f"reward-model checkpoint {path} is corrupt or mismatched ({first}); "
                             f"re-train it or restore the directory") from None
-        return cls(model.eval(), tokenizer, meta, device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        rm = cls(model.eval(), tokenizer, meta, device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        rm.path = path
+        return rm
 
     # ----- scoring -----------------------------------------------------------------------
     def squash(self, raw: torch.Tensor) -> torch.Tensor:

@@ -189,10 +189,9 @@ def _best_of_n(cfg: RunConfig, method: Method, scorer: StepScorer | None, pool: 
         c = compute  # charged one sample per task: the cost of the estimate's unit, not of the n draws
         return results, SearchCompute(round(c.policy_tokens_out / n), round(c.policy_tokens_in / n), 0,
                                       round(c.env_steps / n), len(task_ids), c.wall_time_s / n)
-    t0 = time.perf_counter()
-    scored = scorer.score_each([(t.env_id, t.observations, t.actions) for t in used])
-    compute.wall_time_s += time.perf_counter() - t0
-    it = iter(scored)
+    scored = _score_cached(scorer, used)
+    compute.wall_time_s += sum(seconds for _, _, seconds in scored)
+    it = iter((values, tokens) for values, tokens, _ in scored)
     for tid in tqdm(task_ids, desc=f"BoN@{n} {method.name}", disable=not progress):
         trajs = pool[tid]
         steps = [next(it) for _ in trajs]
@@ -202,6 +201,36 @@ def _best_of_n(cfg: RunConfig, method: Method, scorer: StepScorer | None, pool: 
         results.append(TaskResult(tid, trajs[best].final_reward, float(trajs[best].won), trajs[best].sample_index,
                                   scores[best]))
     return results, compute
+
+
+# (checkpoint, env, task, sample, policy, seed) -> (step scores, tokens read, seconds): within one
+# process a sweep scores each pooled sample once per reward model; every run is still charged
+# the full scoring cost (tokens and its share of the measured time) of the samples it uses.
+_SCORES: dict[tuple, tuple[np.ndarray, int, float]] = {}
+
+
+def _score_cached(scorer: StepScorer, trajs: list[Trajectory]) -> list[tuple[np.ndarray, int, float]]:
+    """Scores of ``trajs``; cached for checkpoints loaded from disk (keyed by path and weights
+    file time), computed afresh for scorer objects handed in by a caller."""
+    from agentprm_bench.prm.model import WEIGHTS, RewardModel
+
+    source = None
+    if isinstance(scorer, RewardModel) and scorer.path is not None:
+        source = (str(scorer.path), (scorer.path / WEIGHTS).stat().st_mtime_ns)
+
+    def key(t: Trajectory) -> tuple:
+        return (source, t.env_id, t.task_id, t.sample_index, json.dumps(t.policy, sort_keys=True), t.seed)
+
+    if source is None:
+        _SCORES.clear()
+    missing = [t for t in trajs if source is None or key(t) not in _SCORES]
+    if missing:
+        t0 = time.perf_counter()
+        each = scorer.score_each([(t.env_id, t.observations, t.actions) for t in missing])
+        share = (time.perf_counter() - t0) / len(missing)
+        for t, (values, tokens) in zip(missing, each):
+            _SCORES[key(t)] = (values, tokens, share)
+    return [_SCORES[key(t)] for t in trajs]
 
 
 def _beam(cfg: RunConfig, entry: EnvEntry, policy: Policy, scorer: Any, task_ids: list[int],
