@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from io import StringIO
 
 import pytest
@@ -109,3 +110,29 @@ def test_a_corrupt_results_file_is_a_one_line_error(tmp_path, capsys):
     (tmp_path / "results.jsonl").write_text('{"method": 1}\n')
     assert main(["leaderboard", str(tmp_path)]) == 2
     assert "results.jsonl:1: malformed result record" in capsys.readouterr().err
+
+
+def test_pooled_samples_are_scored_once_per_checkpoint_but_charged_in_full(tmp_path, bench_home, untrained_rm,
+                                                                            monkeypatch):
+    from agentprm_bench.search.run import RunConfig, run
+
+    scored = []
+    original = RewardModel.score_each
+
+    def counting(self, trajectories, batch_size=16):
+        scored.append(len(trajectories))
+        return original(self, trajectories, batch_size)
+
+    monkeypatch.setattr(RewardModel, "score_each", counting)
+    cfg = RunConfig(method="agentprm", env="textcraft", policy="random", reward_model=str(untrained_rm), tasks=2,
+                    out=str(tmp_path))
+    small = run(replace(cfg, budget=2), progress=False)
+    large = run(replace(cfg, budget=4), progress=False)
+    assert scored == [4, 4]  # the 4 samples of budget 2 are not scored again for budget 4
+    again = run(replace(cfg, budget=4, out=str(tmp_path / "again")), progress=False)
+    assert scored == [4, 4] and again.tasks == large.tasks and again.compute["rm_tokens"] == large.compute["rm_tokens"]
+    assert small.compute["rm_tokens"] < large.compute["rm_tokens"]
+    weights = untrained_rm / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))  # a re-trained model
+    run(replace(cfg, budget=4), progress=False)
+    assert scored == [4, 4, 8]
