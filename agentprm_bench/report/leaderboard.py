@@ -66,7 +66,7 @@ def efficiency(df: pd.DataFrame, baselines: Sequence[str] = ("orm", "pvm", "none
             best = float(brows.value.max())
             at_best = _first_reaching(brows, best)
             for method, mrows in group.groupby("method"):
-                if method == base:
+                if method in (base, "oracle-select"):  # an upper bound, not a method to rank
                     continue
                 hit = _first_reaching(mrows, best)
                 out.append({"env": env, "search": search, "method": method, "baseline": base,

@@ -25,7 +25,8 @@ def scaling_figures(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
             part = pd.concat([rows[rows.search == search], sample])
             for method, m in part.groupby("method"):
                 m = m.sort_values("budget")
-                style = {"linestyle": "--"} if method in ("none", "greedy") else {}
+                style = {"linestyle": "--"} if method in ("none", "greedy") else \
+                    {"linestyle": ":", "color": "gray"} if method == "oracle-select" else {}
                 for c, x in enumerate(("budget", "total_tokens")):
                     ax = axes[r][c]
                     line, = ax.plot(m[x], m.value, marker="o", label=method, **style)

@@ -28,5 +28,6 @@ for _m in (
            description="InversePRM: oracle demonstrations vs policy steps, no outcome labels"),
     Method("none", None, description="plain sampling at temperature T: the mean over the N samples"),
     Method("greedy", None, description="one greedy (temperature 0) trajectory per task"),
+    Method("oracle-select", None, description="upper bound: BoN that keeps the sample with the best true reward"),
 ):
     METHODS.register(_m.name, _m)

@@ -95,7 +95,8 @@ def run(cfg: RunConfig, progress: bool = True, scorer: StepScorer | None = None,
         pool = _pool(cfg, entry, policy_name, options, task_ids, budget, progress) if given_policy is None else \
             _memory_pool(cfg, entry, given_policy, task_ids, budget)
         tasks, compute = _best_of_n(cfg, method, scorer, pool, task_ids, budget, progress)
-        width, expand, search = budget, 1, "bon" if method.rm else "sample"
+        width, expand = budget, 1
+        search = "bon" if method.rm or method.name == "oracle-select" else "sample"
     values = [t.success if entry.metric == "success" else t.reward for t in tasks]
     lo, hi = bootstrap_ci(values, seed=cfg.seed)
     record = ResultRecord(
@@ -181,6 +182,12 @@ def _best_of_n(cfg: RunConfig, method: Method, scorer: StepScorer | None, pool: 
     used = [t for tid in task_ids for t in pool[tid]]
     compute = sampling_compute(used)
     results = []
+    if method.name == "oracle-select":  # privileged: the best true outcome among the n (pass@n for success)
+        for tid in task_ids:
+            trajs = pool[tid]
+            best = select([t.final_reward + t.won for t in trajs])
+            results.append(TaskResult(tid, trajs[best].final_reward, float(trajs[best].won), trajs[best].sample_index))
+        return results, compute
     if scorer is None:  # none / greedy: the expected outcome of one sample, estimated over the n drawn
         for tid in task_ids:
             trajs = pool[tid]

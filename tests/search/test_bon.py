@@ -68,3 +68,13 @@ def test_beam_search_needs_a_reward_model(tmp_path, bench_home):
         run(RunConfig(method="none", search="beam", out=str(tmp_path)), progress=False, policy=CountingPolicy())
     with pytest.raises(UserError, match="unknown method 'agentprn'.*Did you mean 'agentprm'"):
         run(RunConfig(method="agentprn", out=str(tmp_path)), progress=False)
+
+
+def test_oracle_selection_is_pass_at_n(tmp_path, bench_home):
+    cfg = RunConfig(method="oracle-select", budget=4, env="textcraft", tasks=4, seed=2, out=str(tmp_path))
+    record = run(cfg, progress=False, policy=CountingPolicy())
+    pool = collect_in_memory("agentprm/TextCraft-v0", CountingPolicy(), [r.task_id for r in record.tasks], 4, 2,
+                             env_kwargs={"split": "test"})
+    for task in record.tasks:
+        assert task.success == float(any(t.won for t in pool if t.task_id == task.task_id))
+    assert record.search == "bon" and record.compute["rm_tokens"] == 0
