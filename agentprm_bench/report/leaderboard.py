@@ -5,7 +5,9 @@
 search x method and one column per budget. ``efficiency`` answers the paper's question: for
 each method and each baseline, the smallest budget at which the method first reaches the
 baseline's best value (over all budgets), and the ratios of budgets and of compute
-(policy tokens generated + reward-model tokens read) at those two points.
+(policy tokens generated + reward-model tokens read) at those two points. Plain sampling
+(``none``) is flat in the budget: its value is the estimate from the most samples, reached
+at budget 1.
 """
 
 from __future__ import annotations
@@ -57,14 +59,19 @@ def _first_reaching(rows: pd.DataFrame, target: float) -> pd.Series | None:
 
 def efficiency(df: pd.DataFrame, baselines: Sequence[str] = ("orm", "pvm", "none")) -> pd.DataFrame:
     out = []
-    for (env, search), group in df.groupby(["env", "search"]):
-        sample = df[(df.env == env) & (df.search == "sample")]
+    for (env, search), group in df[df.search != "sample"].groupby(["env", "search"]):
+        sample = df[(df.env == env) & (df.search == "sample") & (df.method == "none")]
         for base in baselines:
             brows = sample if base == "none" else group[group.method == base]
             if brows.empty:
                 continue
-            best = float(brows.value.max())
-            at_best = _first_reaching(brows, best)
+            if base == "none":  # flat in the budget: its estimate from the most samples, worth one sample
+                at_best = brows.sort_values("budget").iloc[-1].copy()
+                at_best["budget"] = 1
+                best = float(at_best.value)
+            else:
+                best = float(brows.value.max())
+                at_best = _first_reaching(brows, best)
             for method, mrows in group.groupby("method"):
                 if method in (base, "oracle-select"):  # an upper bound, not a method to rank
                     continue

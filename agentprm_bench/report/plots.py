@@ -21,16 +21,20 @@ def scaling_figures(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
         searches = [s for s in ("bon", "beam") if (rows.search == s).any()] or ["bon"]
         fig, axes = plt.subplots(len(searches), 2, figsize=(11, 4 * len(searches)), squeeze=False)
         sample = rows[rows.search == "sample"]
+        palette = plt.get_cmap("tab10")
+        hues = [palette(i) for i in (0, 1, 2, 3, 4, 5, 6, 8, 9)]  # tab10 without its gray (oracle-select's)
+        colors = {m: hues[i % len(hues)] for i, m in enumerate(sorted(set(rows.method) - {"oracle-select"}))}
         for r, search in enumerate(searches):
             part = pd.concat([rows[rows.search == search], sample])
             for method, m in part.groupby("method"):
                 m = m.sort_values("budget")
                 style = {"linestyle": "--"} if method in ("none", "greedy") else \
-                    {"linestyle": ":", "color": "gray"} if method == "oracle-select" else {}
+                    {"linestyle": ":"} if method == "oracle-select" else {}
+                style["color"] = "gray" if method == "oracle-select" else colors[method]
                 for c, x in enumerate(("budget", "total_tokens")):
                     ax = axes[r][c]
                     line, = ax.plot(m[x], m.value, marker="o", label=method, **style)
-                    ax.fill_between(m[x], m.ci_low, m.ci_high, alpha=0.15, color=line.get_color())
+                    ax.fill_between(m[x], m.ci_low, m.ci_high, alpha=0.08, color=line.get_color())
             for c, label in enumerate(("budget (N for BoN, N x M for beam)", "compute (policy + RM tokens)")):
                 ax = axes[r][c]
                 ax.set_xscale("log", base=2 if c == 0 else 10)
