@@ -2,7 +2,8 @@
 
 ``load`` keeps the latest record of each run key (a rerun supersedes its earlier record).
 ``leaderboard`` pivots the metric (mean over tasks, with its 95% CI) to one row per env x
-search x method and one column per budget. ``efficiency`` answers the paper's question: for
+task count x search x method and one column per budget. Only runs on the same tasks are
+compared with each other. ``efficiency`` answers the paper's question: for
 each method and each baseline, the smallest budget at which the method first reaches the
 baseline's best value (over all budgets), and the ratios of budgets and of compute
 (policy tokens generated + reward-model tokens read) at those two points. Plain sampling
@@ -46,7 +47,7 @@ def load(paths: Iterable[str | Path]) -> pd.DataFrame:
 def leaderboard(df: pd.DataFrame) -> pd.DataFrame:
     """One row per env x search x method, a column per budget: "value [ci_low, ci_high]"."""
     cell = df.assign(cell=[f"{v:.3f} [{lo:.2f}, {hi:.2f}]" for v, lo, hi in zip(df.value, df.ci_low, df.ci_high)])
-    table = cell.pivot_table(index=["env", "metric", "search", "method"], columns="budget", values="cell",
+    table = cell.pivot_table(index=["env", "metric", "tasks", "search", "method"], columns="budget", values="cell",
                              aggfunc="last")
     table.columns = [f"@{b}" for b in table.columns]
     return table.reset_index().fillna("")
@@ -59,8 +60,8 @@ def _first_reaching(rows: pd.DataFrame, target: float) -> pd.Series | None:
 
 def efficiency(df: pd.DataFrame, baselines: Sequence[str] = ("orm", "pvm", "none")) -> pd.DataFrame:
     out = []
-    for (env, search), group in df[df.search != "sample"].groupby(["env", "search"]):
-        sample = df[(df.env == env) & (df.search == "sample") & (df.method == "none")]
+    for (env, search, tasks), group in df[df.search != "sample"].groupby(["env", "search", "tasks"]):
+        sample = df[(df.env == env) & (df.search == "sample") & (df.method == "none") & (df.tasks == tasks)]
         for base in baselines:
             brows = sample if base == "none" else group[group.method == base]
             if brows.empty:
@@ -76,7 +77,7 @@ def efficiency(df: pd.DataFrame, baselines: Sequence[str] = ("orm", "pvm", "none
                 if method in (base, "oracle-select"):  # an upper bound, not a method to rank
                     continue
                 hit = _first_reaching(mrows, best)
-                out.append({"env": env, "search": search, "method": method, "baseline": base,
+                out.append({"env": env, "search": search, "tasks": int(tasks), "method": method, "baseline": base,
                             "baseline_best": round(best, 4), "baseline_budget": int(at_best.budget),
                             "method_budget": int(hit.budget) if hit is not None else np.nan,
                             "budget_ratio": (at_best.budget / hit.budget) if hit is not None else np.nan,

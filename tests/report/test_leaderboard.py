@@ -15,10 +15,10 @@ def frame() -> pd.DataFrame:
     for method, values in curves.items():
         for budget, v in zip((1, 2, 4, 8), values):
             rows.append({"env": "E", "search": "bon", "method": method, "budget": budget, "value": v,
-                         "ci_low": v - 0.1, "ci_high": v + 0.1, "metric": "success",
+                         "ci_low": v - 0.1, "ci_high": v + 0.1, "metric": "success", "tasks": 30,
                          "total_tokens": budget * (150 if method == "agentprm" else 100)})
     rows.append({"env": "E", "search": "sample", "method": "none", "budget": 8, "value": 0.3, "ci_low": 0.2,
-                 "ci_high": 0.4, "metric": "success", "total_tokens": 90})
+                 "ci_high": 0.4, "metric": "success", "tasks": 30, "total_tokens": 90})
     return pd.DataFrame(rows)
 
 
@@ -36,6 +36,6 @@ def test_efficiency_is_the_budget_where_a_method_first_reaches_the_baselines_bes
 
 def test_leaderboard_pivots_budgets_and_renders_markdown():
     table = leaderboard(frame())
-    assert list(table.columns) == ["env", "metric", "search", "method", "@1", "@2", "@4", "@8"]
+    assert list(table.columns) == ["env", "metric", "tasks", "search", "method", "@1", "@2", "@4", "@8"]
     text = to_markdown(table)
-    assert "| E | success | bon | agentprm | 0.300 [0.20, 0.40] |" in text and text.count("\n") == 2 + 3
+    assert "| E | success | 30 | bon | agentprm | 0.300 [0.20, 0.40] |" in text and text.count("\n") == 2 + 3

@@ -97,7 +97,7 @@ def test_leaderboard_and_plot_from_result_files(tmp_path, bench_home, untrained_
     out = StringIO()
     assert main(["leaderboard", str(tmp_path / "s"), "--out", str(tmp_path / "lb")], out=out) == 0
     text = out.getvalue()
-    assert "| env | metric | search | method | @1 | @2 | @4 |" in text
+    assert "| env | metric | tasks | search | method | @1 | @2 | @4 |" in text
     assert (tmp_path / "lb" / "leaderboard.csv").read_text().count("\n") == 13
     out = StringIO()
     assert main(["plot", str(tmp_path / "s"), "--out", str(tmp_path / "fig"), "--baselines", "none"], out=out) == 0
