@@ -1,5 +1,6 @@
 """Scaling curves from result records: metric vs budget and vs compute, one line per method,
-95% CI bands, one figure per env (rows: Best-of-N, beam search)."""
+95% CI bands, one figure per env (rows: Best-of-N, beam search). A panel shows the runs on
+its search's most common task set, with plain sampling on that same set."""
 
 from __future__ import annotations
 
@@ -25,7 +26,10 @@ def scaling_figures(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
         hues = [palette(i) for i in (0, 1, 2, 3, 4, 5, 6, 8, 9)]  # tab10 without its gray (oracle-select's)
         colors = {m: hues[i % len(hues)] for i, m in enumerate(sorted(set(rows.method) - {"oracle-select"}))}
         for r, search in enumerate(searches):
-            part = pd.concat([rows[rows.search == search], sample])
+            own = rows[rows.search == search]
+            tasks = own.tasks.mode().iloc[0] if not own.empty else sample.tasks.max()  # compare on one task set
+            part = pd.concat([own, sample])
+            part = part[part.tasks == tasks]
             for method, m in part.groupby("method"):
                 m = m.sort_values("budget")
                 style = {"linestyle": "--"} if method in ("none", "greedy") else \
@@ -40,7 +44,7 @@ def scaling_figures(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
                 ax.set_xscale("log", base=2 if c == 0 else 10)
                 ax.set_xlabel(label)
                 ax.set_ylabel(rows.metric.iloc[0])
-                ax.set_title(f"{env}: {'Best-of-N' if search == 'bon' else 'beam search'}")
+                ax.set_title(f"{env}: {'Best-of-N' if search == 'bon' else 'beam search'} ({tasks} test tasks)")
                 ax.grid(alpha=0.3)
             axes[r][0].legend(fontsize=8)
         fig.tight_layout()
