@@ -114,8 +114,10 @@ def test_a_corrupt_results_file_is_a_one_line_error(tmp_path, capsys):
 
 def test_pooled_samples_are_scored_once_per_checkpoint_but_charged_in_full(tmp_path, bench_home, untrained_rm,
                                                                             monkeypatch):
+    from agentprm_bench.search import run as run_module
     from agentprm_bench.search.run import RunConfig, run
 
+    monkeypatch.setattr(run_module, "_SCORES", {})  # other tests in this process scored the same samples
     scored = []
     original = RewardModel.score_each
 
