@@ -155,8 +155,10 @@ def cmd_label(args: argparse.Namespace, out: TextIO) -> int:
 def _trajectories_file(path: str):
     from pathlib import Path
 
+    from agentprm_bench.agents.collect import TRAJECTORIES
+
     p = Path(path)
-    return p / "trajectories.jsonl" if p.is_dir() else p
+    return p / TRAJECTORIES if p.is_dir() else p
 
 
 def _env_of(trajectories: str) -> str:

@@ -20,6 +20,12 @@ def step_seed(seed: int, task_id: int, sample_index: int, turn: int) -> int:
     return int(np.random.SeedSequence([seed, task_id, sample_index, turn]).generate_state(1, np.uint64)[0] >> 1)
 
 
+def record_step(observation: str, sample: ActionSample, reward: float, done: bool, info: dict[str, Any]) -> Step:
+    """The trajectory step of taking ``sample`` on ``observation``."""
+    return Step(observation, sample.action, sample.raw, sample.parsed, bool(info["valid_action"]), reward, done,
+                sample.tokens_in, sample.tokens_out)
+
+
 @dataclass
 class _Slot:
     env: Any
@@ -72,8 +78,7 @@ def rollout(env_id: str, policy: Policy, jobs: Iterable[Job], seed: int,
         obs, reward, terminated, truncated, info = slot.env.step(sample.action)
         done = bool(terminated or truncated)
         slot.total_reward += float(reward)
-        slot.steps.append(Step(h.observations[-1], sample.action, sample.raw, sample.parsed,
-                               bool(info["valid_action"]), float(reward), done, sample.tokens_in, sample.tokens_out))
+        slot.steps.append(record_step(h.observations[-1], sample, float(reward), done, info))
         h.actions.append(sample.action)
         h.observations.append(obs)
         h.admissible_actions = info["admissible_actions"]

@@ -21,7 +21,7 @@ from typing import Any
 import gymnasium as gym
 
 from agentprm_bench.agents.base import History, Policy
-from agentprm_bench.agents.rollout import step_seed
+from agentprm_bench.agents.rollout import record_step, step_seed
 from agentprm_bench.agents.trajectory import Step
 from agentprm_bench.search.compute import SearchCompute
 from agentprm_bench.search.scorers import StepScorer
@@ -90,8 +90,7 @@ def _step_copy(node: Node, sample: Any) -> Node:
     h = node.history
     obs, reward, terminated, truncated, info = env.step(sample.action)
     done = bool(terminated or truncated)
-    step = Step(h.observations[-1], sample.action, sample.raw, sample.parsed, bool(info["valid_action"]),
-                float(reward), done, sample.tokens_in, sample.tokens_out)
+    step = record_step(h.observations[-1], sample, float(reward), done, info)
     history = History(h.env_id, h.task_id, h.observations + [obs], h.actions + [sample.action],
                       info["admissible_actions"], env)
     return Node(env, history, node.steps + [step], reward=node.reward + float(reward), done=done,

@@ -19,7 +19,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 from tqdm import tqdm
@@ -157,8 +157,13 @@ def _pool(cfg: RunConfig, entry: EnvEntry, policy_name: str, options: dict[str, 
     where = home() / "pools" / f"{entry.short_name}-{cfg.split}-{hashlib.sha1(identity.encode()).hexdigest()[:12]}"
     path = collect(CollectConfig(entry.env_id, policy_name, cfg.split, samples, len(task_ids), cfg.seed,
                                  policy_options=options), where, progress=progress)
+    return _by_task(read_trajectories(path), task_ids, samples)
+
+
+def _by_task(trajs: Iterable[Trajectory], task_ids: list[int], samples: int) -> dict[int, list[Trajectory]]:
+    """Samples 0..samples-1 of each task, in sample order."""
     pool: dict[int, list[Trajectory]] = {t: [] for t in task_ids}
-    for traj in read_trajectories(path):
+    for traj in trajs:
         if traj.task_id in pool and traj.sample_index < samples:
             pool[traj.task_id].append(traj)
     for t in task_ids:
@@ -171,10 +176,8 @@ def _memory_pool(cfg: RunConfig, entry: EnvEntry, policy: Policy, task_ids: list
     """An uncached pool for a policy object handed in by the caller."""
     from agentprm_bench.agents.rollout import collect_in_memory
 
-    pool: dict[int, list[Trajectory]] = {t: [] for t in task_ids}
-    for traj in collect_in_memory(entry.env_id, policy, task_ids, samples, cfg.seed, env_kwargs={"split": cfg.split}):
-        pool[traj.task_id].append(traj)
-    return pool
+    return _by_task(collect_in_memory(entry.env_id, policy, task_ids, samples, cfg.seed,
+                                      env_kwargs={"split": cfg.split}), task_ids, samples)
 
 
 def _best_of_n(cfg: RunConfig, method: Method, scorer: StepScorer | None, pool: dict[int, list[Trajectory]],
@@ -228,16 +231,15 @@ def _score_cached(scorer: StepScorer, trajs: list[Trajectory]) -> list[tuple[np.
     def key(t: Trajectory) -> tuple:
         return (source, t.env_id, t.task_id, t.sample_index, json.dumps(t.policy, sort_keys=True), t.seed)
 
-    if source is None:
-        _SCORES.clear()
-    missing = [t for t in trajs if source is None or key(t) not in _SCORES]
+    cache = _SCORES if source is not None else {}  # a scorer object's scores are not kept past this call
+    missing = [t for t in trajs if key(t) not in cache]
     if missing:
         t0 = time.perf_counter()
         each = scorer.score_each([(t.env_id, t.observations, t.actions) for t in missing])
         share = (time.perf_counter() - t0) / len(missing)
         for t, (values, tokens) in zip(missing, each):
-            _SCORES[key(t)] = (values, tokens, share)
-    return [_SCORES[key(t)] for t in trajs]
+            cache[key(t)] = (values, tokens, share)
+    return [cache[key(t)] for t in trajs]
 
 
 def _beam(cfg: RunConfig, entry: EnvEntry, policy: Policy, scorer: Any, task_ids: list[int],

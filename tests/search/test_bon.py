@@ -27,13 +27,18 @@ def test_aggregations():
     assert select([0.1, 0.7, 0.7, 0.3]) == 1  # the first of equal scores
 
 
+def same_samples(record, samples: int, seed: int):
+    """The samples a run drew, redrawn: the same policy and seed give the same trajectories."""
+    return collect_in_memory("agentprm/TextCraft-v0", CountingPolicy(), [r.task_id for r in record.tasks], samples,
+                             seed, env_kwargs={"split": "test"})
+
+
 @pytest.mark.parametrize("how", ["last", "min"])
 def test_bon_keeps_the_argmax_and_counts_compute_exactly(tmp_path, bench_home, how):
     cfg = RunConfig(method="pvm", budget=4, env="textcraft", tasks=3, seed=5, aggregate=how, out=str(tmp_path))
     scorer = FunctionScorer(pseudo)
     record = run(cfg, progress=False, scorer=scorer, policy=CountingPolicy())
-    pool = collect_in_memory("agentprm/TextCraft-v0", CountingPolicy(), [r.task_id for r in record.tasks], 4, 5,
-                             env_kwargs={"split": "test"})
+    pool = same_samples(record, 4, 5)
     assert scorer.calls == 1  # every sample of every task in one scoring call
     for task in record.tasks:
         trajs = [t for t in pool if t.task_id == task.task_id]
@@ -55,8 +60,7 @@ def test_bon_keeps_the_argmax_and_counts_compute_exactly(tmp_path, bench_home, h
 def test_plain_sampling_reports_the_mean_over_the_samples(tmp_path, bench_home):
     cfg = RunConfig(method="none", budget=4, env="textcraft", tasks=3, seed=5, out=str(tmp_path))
     record = run(cfg, progress=False, policy=CountingPolicy())
-    pool = collect_in_memory("agentprm/TextCraft-v0", CountingPolicy(), [r.task_id for r in record.tasks], 4, 5,
-                             env_kwargs={"split": "test"})
+    pool = same_samples(record, 4, 5)
     for task in record.tasks:
         assert task.success == pytest.approx(np.mean([t.won for t in pool if t.task_id == task.task_id]))
     assert record.search == "sample" and record.reward_model is None and record.compute["rm_tokens"] == 0
@@ -73,8 +77,7 @@ def test_beam_search_needs_a_reward_model(tmp_path, bench_home):
 def test_oracle_selection_is_pass_at_n(tmp_path, bench_home):
     cfg = RunConfig(method="oracle-select", budget=4, env="textcraft", tasks=4, seed=2, out=str(tmp_path))
     record = run(cfg, progress=False, policy=CountingPolicy())
-    pool = collect_in_memory("agentprm/TextCraft-v0", CountingPolicy(), [r.task_id for r in record.tasks], 4, 2,
-                             env_kwargs={"split": "test"})
+    pool = same_samples(record, 4, 2)
     for task in record.tasks:
         assert task.success == float(any(t.won for t in pool if t.task_id == task.task_id))
     assert record.search == "bon" and record.compute["rm_tokens"] == 0
