@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from agentprm_bench.envs import resolve_env
-from agentprm_bench.paths import default_policy_dir, home
+from agentprm_bench.paths import default_policy_dir, home, model_fingerprint
 from agentprm_bench.search.methods import Method
 
 log = logging.getLogger(__name__)
@@ -43,14 +44,21 @@ SIZES = DefaultSizes()
 
 def ensure_default_policy(env: str, progress: bool = True) -> Path:
     """The env's default policy directory, trained now if it is not there yet."""
-    from agentprm_bench.agents.bc import default_config, train_policy
+    from agentprm_bench.agents.bc import TrainPolicyConfig, default_config, train_policy
 
     entry = resolve_env(env)
     path = default_policy_dir(entry.short_name)
-    if not (path / "agentprm_policy.json").is_file():
-        log.info("building the default %s policy in %s (behaviour cloning, ~10 min on 2 CPU cores)",
-                 entry.env_id, path)
-        train_policy(default_config(entry.env_id), path, progress=progress)
+    cfg = default_config(entry.env_id)
+    if (path / "agentprm_policy.json").is_file():
+        # fields added since a policy was trained count with their defaults (the old behaviour)
+        stored = {**asdict(TrainPolicyConfig(env=cfg.env)), **_stored(path / "agentprm_policy.json").get("config", {})}
+        if stored == asdict(cfg):
+            return path
+        old = _set_aside(path)
+        log.warning("the cached default %s policy was trained with another config (an older agentprm-bench); "
+                    "rebuilding it, the old one is kept in %s", entry.env_id, old)
+    log.info("building the default %s policy in %s (behaviour cloning, ~10 min on 2 CPU cores)", entry.env_id, path)
+    train_policy(cfg, path, progress=progress)
     return path
 
 
@@ -66,9 +74,10 @@ def ensure_default_reward_model(env: str, method: Method, progress: bool = True)
     entry = resolve_env(env)
     base = home() / "defaults" / entry.short_name
     out = base / f"rm-{method.name}"
+    policy_dir = ensure_default_policy(entry.env_id, progress)
+    _match_policy(base, policy_dir)
     if _finished(out / RM_META):
         return out
-    policy_dir = ensure_default_policy(entry.env_id, progress)
     sampling = {"model": str(policy_dir), "temperature": SIZES.rollout_temperature}
     log.info("building the default %s reward model for %s in %s", method.name, entry.env_id, out)
     rollouts = collect(CollectConfig(entry.env_id, "hf", "train", SIZES.rollout_samples, SIZES.rollout_tasks,
@@ -86,6 +95,34 @@ def ensure_default_reward_model(env: str, method: Method, progress: bool = True)
                                    expert=expert, beta=method.beta, iterations=SIZES.rm_iterations,
                                    epochs=SIZES.rm_epochs), out, progress=progress)
     return out
+
+
+def _match_policy(base: Path, policy_dir: Path) -> None:
+    """Everything under ``base`` was built from the policy it names in ``policy.txt``; after the
+    policy is retrained it is set aside (not deleted) and rebuilt."""
+    marker, current = base / "policy.txt", model_fingerprint(policy_dir)
+    if marker.is_file() and marker.read_text().strip() != current:
+        old = _set_aside(base)
+        log.warning("the default reward models in %s were built from an older default policy; rebuilding them, "
+                    "the old ones are kept in %s", base, old)
+    if not marker.is_file():  # a new build, or one from before markers existed (taken as built from this policy)
+        base.mkdir(parents=True, exist_ok=True)
+        marker.write_text(current + "\n")
+
+
+def _set_aside(path: Path) -> Path:
+    stamp, n = time.strftime("%Y%m%d-%H%M%S"), 0
+    while (old := path.with_name(f"{path.name}.old-{stamp}" + (f"-{n}" if n else ""))).exists():
+        n += 1
+    path.rename(old)
+    return old
+
+
+def _stored(meta: Path) -> dict:
+    try:
+        return dict(json.loads(meta.read_text()))
+    except (json.JSONDecodeError, TypeError, ValueError):
+        return {}
 
 
 def _finished(meta: Path) -> bool:

@@ -32,10 +32,12 @@ import torch
 from tqdm import tqdm
 
 from agentprm_bench.agents.base import History, make_policy
+from agentprm_bench.agents.hf import action_trie
 from agentprm_bench.agents.prompt import ACTION_PREFIX, build_messages, render_prompt
 from agentprm_bench.agents.rollout import collect_in_memory
 from agentprm_bench.agents.trajectory import Trajectory
 from agentprm_bench.envs import resolve_env
+from agentprm_bench.errors import UserError
 from agentprm_bench.provenance import git_commit, package_versions
 
 log = logging.getLogger(__name__)
@@ -57,12 +59,14 @@ class TrainPolicyConfig:
     lr: float = 3e-3
     max_len: int = 512
     vocab_size: int = 2048
+    split_spaces: bool = False  # spaces as tokens of their own: " black" and "[black]" share the token "black"
     hidden_size: int = 128
     layers: int = 6
     heads: int = 4
     max_prompt_chars: int = 1600
     max_obs_chars: int = 1200
     decoding: str = "admissible"  # how the saved policy decodes by default ("admissible" | "free")
+    loss: str = "tokens"  # "tokens": every reply token; "decisions": only choices among admissible actions
     max_minutes: float = 12.0  # training stops (and says so) after this much wall time
     seed: int = 0
 
@@ -94,17 +98,17 @@ def default_config(env: str, **overrides: Any) -> TrainPolicyConfig:
     return TrainPolicyConfig(env=env_id, **{**ENV_DEFAULTS.get(env_id, {}), **overrides})
 
 
-def oracle_labels(traj: Trajectory) -> list[str]:
-    """The oracle's action at every state of a trajectory (replayed in a fresh env)."""
+def replay(traj: Trajectory) -> list[tuple[list[str], str]]:
+    """(admissible actions, the oracle's action) at every state of a trajectory, replayed in a fresh env."""
     import gymnasium as gym
 
     env = gym.make(traj.env_id).unwrapped
-    env.reset(options={"task_id": traj.task_id})
-    labels = []
+    _, info = env.reset(options={"task_id": traj.task_id})
+    states = []
     for action in traj.actions:
-        labels.append(env.oracle_action())
-        env.step(action)
-    return labels
+        states.append((list(info.get("admissible_actions", [])), env.oracle_action()))
+        _, _, _, _, info = env.step(action)
+    return states
 
 
 def step_prompts(traj: Trajectory, cfg: TrainPolicyConfig, tokenizer: Any,
@@ -119,12 +123,17 @@ def step_prompts(traj: Trajectory, cfg: TrainPolicyConfig, tokenizer: Any,
     return out
 
 
-def train_tokenizer(texts: list[str], vocab_size: int) -> Any:
+def train_tokenizer(texts: list[str], vocab_size: int, split_spaces: bool = False) -> Any:
+    """A byte-level BPE tokenizer. With ``split_spaces`` every space is a token of its own, so a
+    word is the same token sequence after a space, a bracket or a line start (copying a word
+    from an instruction to a page label is then copying tokens)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = (pre_tokenizers.Sequence([pre_tokenizers.Split(" ", behavior="isolated"), byte_level])
+                         if split_spaces else byte_level)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
@@ -146,6 +155,9 @@ def build_model(cfg: TrainPolicyConfig, tokenizer: Any) -> Any:
     return AutoModelForCausalLM.from_config(config)
 
 
+Example = tuple[list[int], int, list[tuple[int, tuple[int, ...]]]]  # ids, reply start, choice points
+
+
 def encode(pairs: list[tuple[str, str]], tokenizer: Any, max_len: int) -> list[tuple[list[int], int]]:
     """Token ids of prompt + "Action: a<|end|>" (prompt cut from the left to fit) and the reply start."""
     out = []
@@ -163,8 +175,31 @@ def bc_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
                                              labels[:, 1:].reshape(-1), ignore_index=-100)
 
 
-def batches(examples: list[tuple[list[int], int]], batch_size: int, pad: int, rng: random.Random):
-    """Length-bucketed, shuffled batches of (input_ids, attention_mask, labels)."""
+def choice_points(seq: list[int], start: int, trie: dict[tuple[int, ...], set[int]]) -> list[tuple[int, tuple[int, ...]]]:
+    """(index in ``seq``, admissible tokens there) for every reply token chosen among several
+    admissible continuations (``trie`` from ``hf.action_trie``); tokens the trie forces carry no choice."""
+    reply, points = seq[start:], []
+    for k, token in enumerate(reply):
+        allowed = trie.get(tuple(reply[:k]))
+        if allowed is None or token not in allowed:
+            break  # the label left the admissible actions (e.g. a free-text search): no choices beyond
+        if len(allowed) > 1:
+            points.append((start + k, tuple(sorted(allowed))))
+    return points
+
+
+def decision_loss(logits: torch.Tensor, index: torch.Tensor, targets: torch.Tensor,
+                  allowed: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over the admissible tokens at each choice point: the distribution that
+    admissible decoding samples from. logits: (B, L, V); index: (P, 2) = (row, position of the
+    chosen token); targets: (P,) token ids; allowed: (P, V) bool."""
+    picked = logits[index[:, 0], index[:, 1] - 1].float().masked_fill(~allowed, float("-inf"))
+    return torch.nn.functional.cross_entropy(picked, targets)
+
+
+def batches(examples: list[Example], batch_size: int, pad: int, vocab: int, rng: random.Random):
+    """Length-bucketed, shuffled batches of (input_ids, attention_mask, labels, choices), where
+    choices = (index, targets, allowed) of ``decision_loss`` over the batch's choice points."""
     order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))
     groups = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     rng.shuffle(groups)
@@ -173,12 +208,17 @@ def batches(examples: list[tuple[list[int], int]], batch_size: int, pad: int, rn
         ids = torch.full((len(group), width), pad)
         attn = torch.zeros((len(group), width), dtype=torch.long)
         labels = torch.full((len(group), width), -100)
+        points = [(row, pos, allowed) for row, i in enumerate(group) for pos, allowed in examples[i][2]]
+        index = torch.tensor([(row, pos) for row, pos, _ in points], dtype=torch.long).reshape(-1, 2)
+        mask = torch.zeros((len(points), vocab), dtype=torch.bool)
+        for p, (_, _, allowed) in enumerate(points):
+            mask[p, list(allowed)] = True
         for row, i in enumerate(group):
-            seq, start = examples[i]
+            seq, start, _ = examples[i]
             ids[row, : len(seq)] = torch.tensor(seq)
             attn[row, : len(seq)] = 1
             labels[row, start: len(seq)] = torch.tensor(seq[start:])
-        yield ids, attn, labels
+        yield ids, attn, labels, (index, ids[index[:, 0], index[:, 1]], mask)
 
 
 def train_policy(cfg: TrainPolicyConfig, out_dir: str | Path, progress: bool = True) -> dict[str, Any]:
@@ -186,13 +226,25 @@ def train_policy(cfg: TrainPolicyConfig, out_dir: str | Path, progress: bool = T
     rng = random.Random(cfg.seed)
     out = Path(out_dir)
     t_start = time.perf_counter()
+    if cfg.loss not in ("tokens", "decisions"):
+        raise UserError(f"loss must be 'tokens' or 'decisions', got {cfg.loss!r}")
     demos = demonstrations(cfg, progress)
+    states = [replay(d) for d in demos]
     relabel = cfg.noisy_labels == "oracle"
-    labels = [oracle_labels(d) if relabel and d.policy.get("name") == "noisy-oracle" else None for d in demos]
+    labels = [[o for _, o in st] if relabel and d.policy.get("name") == "noisy-oracle" else None
+              for d, st in zip(demos, states)]
     plain = [pair for d, lab in zip(demos, labels) for pair in step_prompts(d, cfg, None, lab)]
-    tokenizer = train_tokenizer([p for p, _ in plain] + [ACTION_PREFIX + a for _, a in plain], cfg.vocab_size)
-    examples = encode([pair for d, lab in zip(demos, labels) for pair in step_prompts(d, cfg, tokenizer, lab)],
-                      tokenizer, cfg.max_len)
+    tokenizer = train_tokenizer([p for p, _ in plain] + [ACTION_PREFIX + a for _, a in plain], cfg.vocab_size,
+                                cfg.split_spaces)
+    encoded = encode([pair for d, lab in zip(demos, labels) for pair in step_prompts(d, cfg, tokenizer, lab)],
+                     tokenizer, cfg.max_len)
+    admissible = [adm for st in states for adm, _ in st]
+    if cfg.loss == "decisions":  # only states with a real choice; forced tokens carry no signal
+        examples: list[Example] = [(seq, start, choice_points(seq, start, action_trie(tokenizer, adm)))
+                                   for (seq, start), adm in zip(encoded, admissible)]
+        examples = [e for e in examples if e[2]]
+    else:
+        examples = [(seq, start, []) for seq, start in encoded]
     model = build_model(cfg, tokenizer)
     n_params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.98))
@@ -204,8 +256,10 @@ def train_policy(cfg: TrainPolicyConfig, out_dir: str | Path, progress: bool = T
     bar = tqdm(total=total_steps, desc=f"train-policy {resolve_env(cfg.env).short_name}", disable=not progress)
     t_train = time.perf_counter()
     for _ in range(cfg.epochs):
-        for ids, attn, labels in batches(examples, cfg.batch_size, tokenizer.pad_token_id, rng):
-            loss = bc_loss(model(input_ids=ids, attention_mask=attn).logits, labels)
+        for ids, attn, labels, choices in batches(examples, cfg.batch_size, tokenizer.pad_token_id, len(tokenizer),
+                                                  rng):
+            logits = model(input_ids=ids, attention_mask=attn).logits
+            loss = decision_loss(logits, *choices) if cfg.loss == "decisions" else bc_loss(logits, labels)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -234,7 +288,8 @@ def train_policy(cfg: TrainPolicyConfig, out_dir: str | Path, progress: bool = T
         "kind": "agentprm-bench default policy", "config": asdict(cfg), "env_id": resolve_env(cfg.env).env_id,
         "prompt": {"max_prompt_chars": cfg.max_prompt_chars, "max_obs_chars": cfg.max_obs_chars,
                    "decoding": cfg.decoding},
-        "metrics": {"parameters": n_params, "demonstrations": len(demos), "examples": len(examples),
+        "metrics": {"parameters": n_params, "demonstrations": len(demos), "demonstration_steps": len(encoded),
+                    "examples": len(examples),
                     "optimizer_steps": step, "planned_steps": total_steps, "stopped_early": stopped_early,
                     "train_tokens": tokens, "final_loss": float(np.mean(losses[-20:])) if losses else None,
                     "train_seconds": round(time.perf_counter() - t_train, 1),

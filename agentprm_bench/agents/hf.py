@@ -82,6 +82,16 @@ def sample_next(logits: torch.Tensor, temperature: float, top_p: float,
     return torch.stack([torch.multinomial(probs[i], 1, generator=g)[0] for i, g in enumerate(generators)]).to(logits.device)
 
 
+def action_trie(tokenizer: Any, actions: Sequence[str]) -> dict[tuple[int, ...], set[int]]:
+    """Token prefix -> allowed next tokens, over the replies "Action: <a><eos>" for each action."""
+    trie: dict[tuple[int, ...], set[int]] = {}
+    for action in actions:
+        ids = tokenizer(ACTION_PREFIX + action, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        for k in range(len(ids)):
+            trie.setdefault(tuple(ids[:k]), set()).add(ids[k])
+    return trie
+
+
 class HFPolicy(Policy):
     name = "hf"
 
@@ -113,7 +123,7 @@ class HFPolicy(Policy):
         prompts = self.prompts(histories)
         rows = [(i, j) for i in range(len(histories)) for j in range(k)]
         replies: dict[tuple[int, int], tuple[str, int, int]] = {}
-        tries = [self.action_trie(h.admissible_actions) for h in histories] if self.decoding == "admissible" else None
+        tries = [action_trie(self.tokenizer, h.admissible_actions) for h in histories] if self.decoding == "admissible" else None
         for start in range(0, len(rows), self.batch_size):
             chunk = rows[start:start + self.batch_size]
             texts = [prompts[i] for i, _ in chunk]
@@ -132,15 +142,6 @@ class HFPolicy(Policy):
                 row.append(ActionSample(action if parsed else text.strip(), text, parsed, n_in, n_out))
             out.append(row)
         return out
-
-    def action_trie(self, actions: Sequence[str]) -> dict[tuple[int, ...], set[int]]:
-        """Token prefix -> allowed next tokens, over the replies "Action: <a><eos>" for each action."""
-        trie: dict[tuple[int, ...], set[int]] = {}
-        for action in actions:
-            ids = self.tokenizer(ACTION_PREFIX + action, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
-            for k in range(len(ids)):
-                trie.setdefault(tuple(ids[:k]), set()).add(ids[k])
-        return trie
 
     @torch.no_grad()
     def generate(self, texts: list[str], generators: Sequence[torch.Generator],

@@ -30,7 +30,7 @@ from agentprm_bench.agents.trajectory import Trajectory, read_trajectories
 from agentprm_bench.envs import EnvEntry, resolve_env
 from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import append_records, repair_tail
-from agentprm_bench.paths import home
+from agentprm_bench.paths import home, model_fingerprint
 from agentprm_bench.provenance import git_commit, package_versions
 from agentprm_bench.search.bon import aggregate, sampling_compute, select
 from agentprm_bench.search.compute import SearchCompute
@@ -153,7 +153,9 @@ def _pool(cfg: RunConfig, entry: EnvEntry, policy_name: str, options: dict[str, 
     """Samples 0..samples-1 of each task from the shared pool, sampling what is missing."""
     from agentprm_bench.agents.collect import CollectConfig, collect
 
-    identity = json.dumps([entry.env_id, cfg.split, policy_name, options, cfg.seed], sort_keys=True)
+    weights = model_fingerprint(options["model"]) if options.get("model") else None  # a retrained model: a new pool
+    identity = json.dumps([entry.env_id, cfg.split, policy_name, options, cfg.seed] + ([weights] if weights else []),
+                          sort_keys=True)
     where = home() / "pools" / f"{entry.short_name}-{cfg.split}-{hashlib.sha1(identity.encode()).hexdigest()[:12]}"
     path = collect(CollectConfig(entry.env_id, policy_name, cfg.split, samples, len(task_ids), cfg.seed,
                                  policy_options=options), where, progress=progress)

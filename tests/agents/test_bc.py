@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from agentprm_bench.agents.base import make_policy
-from agentprm_bench.agents.bc import POLICY_META, TrainPolicyConfig, bc_loss, encode, train_policy
+from agentprm_bench.agents.bc import (POLICY_META, TrainPolicyConfig, bc_loss, choice_points, decision_loss, encode,
+                                     train_policy)
+from agentprm_bench.errors import UserError
 from tests.agents.test_policies import histories
 
 
@@ -20,6 +22,22 @@ def test_bc_loss_counts_only_reply_tokens():
     p1 = math.exp(2) / (1 + math.exp(2))
     expected = (-math.log(p1) - math.log(1 - p1)) / 2
     assert bc_loss(logits, labels).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_decision_loss_is_cross_entropy_over_the_admissible_tokens_only():
+    # vocab 4; at position 1 the reply token 2 was chosen among {1, 2}; token 3 is not admissible
+    logits = torch.tensor([[[0.0, 0.0, 0.0, 0.0], [5.0, 1.0, 2.0, 9.0], [0.0, 0.0, 0.0, 0.0]]])
+    index, targets = torch.tensor([[0, 2]]), torch.tensor([2])
+    allowed = torch.tensor([[False, True, True, False]])
+    expected = -math.log(math.exp(2) / (math.exp(1) + math.exp(2)))
+    assert decision_loss(logits, index, targets, allowed).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_choice_points_skip_forced_tokens():
+    trie = {(): {7}, (7,): {1, 2}, (7, 1): {9}, (7, 2): {3, 4}, (7, 2, 3): {9}, (7, 2, 4): {9}}
+    # prompt [5, 5], reply 7 2 4 9: the choices are at 2 (among 1, 2) and 4 (among 3, 4)
+    assert choice_points([5, 5, 7, 2, 4, 9], 2, trie) == [(3, (1, 2)), (4, (3, 4))]
+    assert choice_points([5, 5, 7, 8, 4, 9], 2, trie) == []  # the reply left the admissible actions
 
 
 def test_encode_cuts_prompts_from_the_left_and_marks_the_reply(tiny_model_dir):
@@ -44,12 +62,27 @@ def test_train_policy_end_to_end_saves_a_loadable_hf_policy(tmp_path):
     assert len(policy.act(histories(2), 2, [0, 1])[1]) == 2
 
 
+def test_decisions_loss_trains_only_on_states_with_a_choice(tmp_path):
+    # WebShop's search page offers one admissible action, so its steps leave the training set
+    cfg = TrainPolicyConfig(env="webshop", oracle_episodes=3, noisy_episodes=0, epochs=1, vocab_size=400,
+                            hidden_size=32, layers=1, heads=2, max_len=256, batch_size=4, loss="decisions")
+    meta = train_policy(cfg, tmp_path / "p", progress=False)
+    assert meta["metrics"]["demonstrations"] == 3
+    assert meta["metrics"]["examples"] == meta["metrics"]["demonstration_steps"] - 3
+    with pytest.raises(UserError, match="loss must be"):
+        train_policy(TrainPolicyConfig(env="webshop", loss="actions"), tmp_path / "q", progress=False)
+
+
 def test_oracle_relabelling_of_noisy_demonstrations():
-    from agentprm_bench.agents.bc import default_config, oracle_labels
+    from agentprm_bench.agents.bc import default_config, replay
     from agentprm_bench.agents.rollout import collect_in_memory
+
+    def oracle_labels(traj):
+        return [oracle for _, oracle in replay(traj)]
 
     oracle = collect_in_memory("agentprm/TextCraft-v0", make_policy("oracle"), [0, 5, 9], 1, 0)
     assert all(oracle_labels(t) == t.actions for t in oracle)  # on the oracle's own path: its actions
+    assert all(t.actions[i] in adm for t in oracle for i, (adm, _) in enumerate(replay(t)))
     noisy = collect_in_memory("agentprm/TextCraft-v0", make_policy("noisy-oracle", p=0.3), [0, 5, 9], 1, 0)
     relabelled = [oracle_labels(t) for t in noisy]
     assert any(lab != t.actions for lab, t in zip(relabelled, noisy))

@@ -1,0 +1,63 @@
+"""The embedded default's cache: a default policy trained with another config is rebuilt, and
+reward models built from an older policy are set aside, never silently reused."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from agentprm_bench import defaults
+from agentprm_bench.agents import bc
+from agentprm_bench.paths import model_fingerprint
+
+
+@pytest.fixture
+def fake_training(tmp_path, monkeypatch):
+    """train_policy replaced by a recorder that writes what a trained policy directory holds."""
+    monkeypatch.setenv("AGENTPRM_BENCH_HOME", str(tmp_path / "home"))
+    calls: list[bc.TrainPolicyConfig] = []
+
+    def fake(cfg: bc.TrainPolicyConfig, out: Path, progress: bool = True) -> dict:
+        out = Path(out)
+        out.mkdir(parents=True)
+        (out / "model.safetensors").write_bytes(b"w" * (len(calls) + 1))
+        (out / bc.POLICY_META).write_text(json.dumps({"config": asdict(cfg)}))
+        calls.append(cfg)
+        return {}
+
+    monkeypatch.setattr(bc, "train_policy", fake)
+    return calls
+
+
+def test_default_policy_is_built_once_and_rebuilt_when_its_config_changes(fake_training, monkeypatch):
+    path = defaults.ensure_default_policy("textcraft", progress=False)
+    assert defaults.ensure_default_policy("textcraft", progress=False) == path and len(fake_training) == 1
+    # a policy stored by an older version, without fields added since, still counts as current
+    meta = json.loads((path / bc.POLICY_META).read_text())
+    del meta["config"]["split_spaces"]
+    (path / bc.POLICY_META).write_text(json.dumps(meta))
+    defaults.ensure_default_policy("textcraft", progress=False)
+    assert len(fake_training) == 1
+    monkeypatch.setitem(bc.ENV_DEFAULTS, "agentprm/TextCraft-v0", {"noisy_labels": "oracle", "epochs": 3})
+    defaults.ensure_default_policy("textcraft", progress=False)
+    assert len(fake_training) == 2 and fake_training[-1].epochs == 3
+    assert [p.name.startswith("textcraft.old-") for p in path.parent.iterdir()].count(True) == 1
+
+
+def test_reward_models_from_an_older_policy_are_set_aside(tmp_path):
+    policy, base = tmp_path / "policy", tmp_path / "defaults" / "webshop"
+    policy.mkdir()
+    (policy / "model.safetensors").write_bytes(b"v1")
+    (base / "rm-orm").mkdir(parents=True)
+    defaults._match_policy(base, policy)  # built before markers existed: kept, marker written
+    assert (base / "rm-orm").is_dir() and (base / "policy.txt").read_text().strip() == model_fingerprint(policy)
+    (policy / "model.safetensors").write_bytes(b"v2, retrained")
+    os.utime(policy / "model.safetensors", ns=(1, 1))
+    defaults._match_policy(base, policy)
+    assert not (base / "rm-orm").exists()
+    assert (base / "policy.txt").read_text().strip() == model_fingerprint(policy)
+    assert [p.name for p in base.parent.iterdir() if p.name.startswith("webshop.old-")]
