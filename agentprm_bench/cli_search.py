@@ -35,7 +35,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 
     _verbose_stages()
     given = {k: getattr(args, k) for k in ("method", "budget", "env", "search", "policy", "reward_model", "tasks",
-                                            "split", "seed", "temperature", "aggregate", "expand", "out")
+                                            "split", "seed", "temperature", "aggregate", "expand", "out", "backend",
+                                            "base_url")
              if getattr(args, k) is not None}
     record = run(RunConfig(**given), progress=not args.no_progress)
     _summary([record], out)
@@ -61,6 +62,7 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
     given = {"envs": _csv(args.envs), "methods": _csv(args.methods), "searches": _csv(args.searches),
              "budgets": _csv(args.budgets, int), "tasks": args.tasks, "seed": args.seed, "expand": args.expand,
              "temperature": args.temperature, "policy": args.policy, "out": args.out,
+             "backend": args.backend, "base_url": args.base_url,
              "reward_models": tuple(pairs) or None}
     cfg = SweepConfig(**{k: v for k, v in given.items() if v is not None})
     total = sum(1 for _ in cells(cfg))
@@ -104,6 +106,14 @@ def cmd_plot(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _backend_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", default=None, choices=["hf", "vllm"],
+                   help="sample the policy model with transformers (default) or vLLM's offline engine")
+    p.add_argument("--base-url", default=None,
+                   help="sample from a running OpenAI-compatible server (vllm serve) instead; --policy (or the "
+                        "default) is then the local directory giving the prompt format")
+
+
 def add_search_commands(sub: argparse._SubParsersAction) -> None:
     from agentprm_bench.search.methods import METHODS
 
@@ -114,6 +124,7 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--search", default=None, choices=["bon", "beam"])
     p.add_argument("--policy", default=None, help="local model dir or scripted policy name (default: the embedded one)")
     p.add_argument("--reward-model", default=None, help="checkpoint dir (default: the embedded one for --method)")
+    _backend_args(p)
     p.add_argument("--tasks", type=int, default=None, help="first N tasks of the split (default 10)")
     p.add_argument("--split", default=None, choices=["train", "test"])
     p.add_argument("--seed", type=int, default=None)
@@ -135,6 +146,7 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--expand", type=int, default=None)
     p.add_argument("--policy", default=None)
     p.add_argument("--reward-model", action="append", default=None, help="METHOD=DIR (repeatable)")
+    _backend_args(p)
     p.add_argument("--out", default=None, help="results directory (default ./runs)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_sweep)

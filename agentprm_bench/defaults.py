@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from agentprm_bench.envs import resolve_env
+from agentprm_bench.jsonl import write_text_atomic
 from agentprm_bench.paths import default_policy_dir, home, model_fingerprint
 from agentprm_bench.search.methods import Method
 
@@ -107,7 +108,7 @@ def _match_policy(base: Path, policy_dir: Path) -> None:
                     "the old ones are kept in %s", base, old)
     if not marker.is_file():  # a new build, or one from before markers existed (taken as built from this policy)
         base.mkdir(parents=True, exist_ok=True)
-        marker.write_text(current + "\n")
+        write_text_atomic(marker, current + "\n")
 
 
 def _set_aside(path: Path) -> Path:

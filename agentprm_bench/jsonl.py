@@ -12,6 +12,16 @@ from agentprm_bench.errors import UserError
 T = TypeVar("T")
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a whole file so that a kill leaves the old file or the new one, never half of it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def append_records(path: Path, records: list[dict[str, Any]]) -> None:
     """Append whole lines and fsync: after return, the records survive a kill."""
     if not records:

@@ -1,6 +1,10 @@
-"""Shared fixtures."""
+"""Shared fixtures: a tiny (untrained) local model directory and a fake OpenAI completions server."""
 
 from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -23,3 +27,45 @@ def tiny_model_dir(tmp_path_factory):
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     return path
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+    def do_POST(self):
+        server = self.server
+        server.requests.append(self.path)
+        if server.fail_next > 0:
+            server.fail_next -= 1
+            self.send_response(503)
+            self.end_headers()
+            return
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        server.bodies.append(body)
+        prompt, seed = body["prompt"], body.get("seed", 0)
+        text = server.reply(prompt, seed)
+        data = {"id": "cmpl-test", "object": "text_completion", "model": body["model"],
+                "choices": [{"index": 0, "text": text, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split()),
+                          "total_tokens": len(prompt.split()) + len(text.split())}}
+        payload = json.dumps(data).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+@pytest.fixture()
+def completions_server():
+    """A minimal OpenAI-compatible /v1/completions server on 127.0.0.1 (random port)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.requests, server.bodies, server.fail_next = [], [], 0
+    server.reply = lambda prompt, seed: f"Thought: step {seed % 7}.\nAction: {['turn left', 'turn right'][seed % 2]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    yield server
+    server.shutdown()
+    server.server_close()

@@ -38,6 +38,7 @@ from agentprm_bench.agents.rollout import collect_in_memory
 from agentprm_bench.agents.trajectory import Trajectory
 from agentprm_bench.envs import resolve_env
 from agentprm_bench.errors import UserError
+from agentprm_bench.jsonl import write_text_atomic
 from agentprm_bench.provenance import git_commit, package_versions
 
 log = logging.getLogger(__name__)
@@ -296,5 +297,5 @@ def train_policy(cfg: TrainPolicyConfig, out_dir: str | Path, progress: bool = T
                     "total_seconds": round(time.perf_counter() - t_start, 1)},
         "git_commit": git_commit(), "packages": package_versions(),
     }
-    (out / POLICY_META).write_text(json.dumps(meta, indent=2) + "\n")
+    write_text_atomic(out / POLICY_META, json.dumps(meta, indent=2) + "\n")
     return meta

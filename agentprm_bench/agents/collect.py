@@ -20,7 +20,7 @@ from agentprm_bench.agents.rollout import rollout
 from agentprm_bench.agents.trajectory import Trajectory, read_trajectories
 from agentprm_bench.envs import resolve_env
 from agentprm_bench.errors import UserError
-from agentprm_bench.jsonl import append_records, repair_tail
+from agentprm_bench.jsonl import append_records, repair_tail, write_text_atomic
 from agentprm_bench.provenance import git_commit, package_versions
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def _check_config(out: Path, config: CollectConfig) -> None:
             raise UserError(f"{out} holds a collection with other settings ({', '.join(changed)}); "
                             f"use the same options to resume or extend it, or another --out")
     out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(stored, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(stored, indent=2) + "\n")
 
 
 def collect(config: CollectConfig, out_dir: str | Path, progress: bool = True) -> Path:

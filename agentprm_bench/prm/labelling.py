@@ -31,7 +31,7 @@ from agentprm_bench.agents.base import make_policy
 from agentprm_bench.agents.rollout import rollout
 from agentprm_bench.agents.trajectory import Trajectory, read_trajectories
 from agentprm_bench.errors import UserError
-from agentprm_bench.jsonl import append_records, read_records, repair_tail
+from agentprm_bench.jsonl import append_records, read_records, repair_tail, write_text_atomic
 from agentprm_bench.prm.labels import mc_targets, td_gae_targets
 from agentprm_bench.provenance import git_commit, package_versions
 
@@ -94,7 +94,7 @@ def make_labels(trajectories_path: str | Path, out_dir: str | Path, config: Labe
     tmp.unlink(missing_ok=True)
     append_records(tmp, records)
     os.replace(tmp, out / LABELS)
-    (out / LABEL_CONFIG).write_text(json.dumps(
+    write_text_atomic(out / LABEL_CONFIG, json.dumps(
         {"config": asdict(config), "source": str(trajectories_path), "compute": asdict(compute),
          "git_commit": git_commit(), "packages": package_versions()}, indent=2) + "\n")
     return out / LABELS

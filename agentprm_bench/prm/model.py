@@ -30,6 +30,7 @@ from torch import nn
 from agentprm_bench.agents.base import History
 from agentprm_bench.agents.prompt import ACTION_PREFIX, build_messages, render_prompt
 from agentprm_bench.errors import UserError
+from agentprm_bench.jsonl import write_text_atomic
 
 RM_META = "reward_model.json"
 WEIGHTS = "model.safetensors"
@@ -135,7 +136,7 @@ class RewardModel:
         save_file(state, str(out / WEIGHTS))
         self.tokenizer.save_pretrained(out)
         self.meta = {**self.meta, **(extra or {})}
-        (out / RM_META).write_text(json.dumps(self.meta, indent=2, default=str) + "\n")
+        write_text_atomic(out / RM_META, json.dumps(self.meta, indent=2, default=str) + "\n")
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> "RewardModel":

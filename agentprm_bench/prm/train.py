@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from agentprm_bench.agents.trajectory import read_trajectories
 from agentprm_bench.errors import UserError
+from agentprm_bench.jsonl import write_text_atomic
 from agentprm_bench.prm import losses
 from agentprm_bench.prm.labelling import LABEL_CONFIG, read_labels
 from agentprm_bench.prm.labels import td_gae_targets
@@ -266,4 +267,4 @@ def _checkpoint(rm: RewardModel, opt: torch.optim.Optimizer, out: Path, state: d
         extra["metrics"] = final
     rm.save(out, extra)
     torch.save(opt.state_dict(), out / OPTIMIZER)
-    (out / STATE).write_text(json.dumps(state, indent=2) + "\n")
+    write_text_atomic(out / STATE, json.dumps(state, indent=2) + "\n")

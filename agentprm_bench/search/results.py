@@ -96,8 +96,9 @@ class ResultRecord:
 
 
 def run_key(config: dict[str, Any]) -> tuple:
-    """What makes two runs the same run (the fields of the run's config, ``out`` aside)."""
-    return tuple(sorted((k, repr(v)) for k, v in config.items() if k not in ("out", "progress")))
+    """What makes two runs the same run: the fields of the run's config, ``out`` aside; unset
+    (None) fields are left out, so a field added later keeps older records' keys."""
+    return tuple(sorted((k, repr(v)) for k, v in config.items() if k not in ("out", "progress") and v is not None))
 
 
 def read_results(path: str | Path) -> Iterator[ResultRecord]:

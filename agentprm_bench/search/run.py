@@ -57,6 +57,8 @@ class RunConfig:
     aggregate: str = "last"  # BoN: last | min | mean
     expand: int = 4  # beam: M actions per node; N = budget // M
     out: str = "runs"
+    backend: str | None = None  # how a model is sampled: None / "hf" (transformers) or "vllm" (offline engine)
+    base_url: str | None = None  # an OpenAI-compatible server (`vllm serve`) to sample from instead
 
 
 def beam_shape(budget: int, expand: int) -> tuple[int, int]:
@@ -116,7 +118,11 @@ def run(cfg: RunConfig, progress: bool = True, scorer: StepScorer | None = None,
 
 def _policy_spec(cfg: RunConfig, entry: EnvEntry, method: Method, progress: bool) -> tuple[str, dict[str, Any]]:
     temperature = 0.0 if method.name == "greedy" else cfg.temperature
+    if cfg.backend not in (None, "hf", "vllm"):
+        raise UserError(f"--backend must be hf or vllm, got {cfg.backend!r}")
     if cfg.policy is not None and cfg.policy in POLICIES and cfg.policy not in ("hf", "vllm"):
+        if cfg.backend or cfg.base_url:
+            raise UserError(f"--policy {cfg.policy} is scripted; --backend/--base-url need a model directory")
         return cfg.policy, {}
     if cfg.policy is not None:
         if not (Path(cfg.policy).expanduser() / "config.json").is_file():
@@ -127,7 +133,9 @@ def _policy_spec(cfg: RunConfig, entry: EnvEntry, method: Method, progress: bool
         from agentprm_bench.defaults import ensure_default_policy
 
         model = str(ensure_default_policy(entry.env_id, progress))
-    return "hf", {"model": model, "temperature": temperature}
+    if cfg.base_url:  # the server samples; the local directory gives the chat template and prompt budget
+        return "vllm", {"model": model, "base_url": cfg.base_url, "temperature": temperature}
+    return cfg.backend or "hf", {"model": model, "temperature": temperature}
 
 
 def _reward_model(cfg: RunConfig, entry: EnvEntry, method: Method, progress: bool) -> tuple[Any, dict[str, Any]]:

@@ -33,6 +33,8 @@ class SweepConfig:
     temperature: float = 0.7
     expand: int = 4
     policy: str | None = None  # as in ``run``: a model dir or scripted policy (None: the default per env)
+    backend: str | None = None  # as in ``run``
+    base_url: str | None = None  # as in ``run``
     reward_models: tuple[tuple[str, str], ...] = ()  # (method, checkpoint dir) pairs; others use the default
     out: str = "runs"
 
@@ -40,7 +42,7 @@ class SweepConfig:
 def cells(cfg: SweepConfig) -> Iterator[RunConfig]:
     """Every run of the grid, cheap ones first within an env (BoN reuses one sample pool)."""
     base = RunConfig(tasks=cfg.tasks, seed=cfg.seed, temperature=cfg.temperature, expand=cfg.expand, out=cfg.out,
-                     policy=cfg.policy)
+                     policy=cfg.policy, backend=cfg.backend, base_url=cfg.base_url)
     chosen = dict(cfg.reward_models)
     for env in cfg.envs:
         for search in cfg.searches:

@@ -45,6 +45,21 @@ def test_run_prints_a_summary_and_appends_a_record(tmp_path, bench_home, untrain
     assert records[0].git_commit and "torch" in records[0].packages and records[0].config["budget"] == 2
 
 
+def test_run_samples_from_an_openai_compatible_server(tmp_path, bench_home, tiny_model_dir, completions_server):
+    out = StringIO()
+    code = main(["run", "--method", "none", "--budget", "2", "--env", "babyai", "--policy", str(tiny_model_dir),
+                 "--base-url", completions_server.base_url, "--tasks", "2", "--out", str(tmp_path / "r"),
+                 "--no-progress"], out=out)
+    assert code == 0
+    record, = read_results(tmp_path / "r" / "results.jsonl")
+    assert record.policy["name"] == "vllm" and record.policy["base_url"] == completions_server.base_url
+    assert record.config["base_url"] == completions_server.base_url and record.compute["policy_tokens_out"] > 0
+    assert len(completions_server.bodies) >= 4  # 2 tasks x 2 samples, one request per sample and turn
+    assert {b["model"] for b in completions_server.bodies} == {str(tiny_model_dir.resolve())}
+    assert main(["run", "--method", "none", "--policy", "random", "--base-url", completions_server.base_url,
+                 "--out", str(tmp_path / "r"), "--no-progress"]) == 2  # a scripted policy has no server
+
+
 def test_run_errors_are_one_line(tmp_path, bench_home, untrained_rm, capsys):
     args = ["run", "--budget", "2", "--policy", "random", "--tasks", "1", "--out", str(tmp_path), "--no-progress"]
     assert main(args + ["--method", "pvm", "--reward-model", str(untrained_rm)]) == 2
@@ -138,3 +153,11 @@ def test_pooled_samples_are_scored_once_per_checkpoint_but_charged_in_full(tmp_p
     os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))  # a re-trained model
     run(replace(cfg, budget=4), progress=False)
     assert scored == [4, 4, 8]
+
+
+def test_run_keys_ignore_unset_fields_so_older_records_still_match():
+    from agentprm_bench.search.results import run_key
+
+    old = {"method": "agentprm", "budget": 4, "policy": None, "out": "a"}
+    assert run_key({**old, "backend": None, "base_url": None, "out": "b"}) == run_key(old)
+    assert run_key({**old, "base_url": "http://x/v1"}) != run_key(old)
