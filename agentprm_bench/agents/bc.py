@@ -230,17 +230,17 @@ def train_policy(cfg: TrainPolicyConfig, out_dir: str | Path, progress: bool = T
     if cfg.loss not in ("tokens", "decisions"):
         raise UserError(f"loss must be 'tokens' or 'decisions', got {cfg.loss!r}")
     demos = demonstrations(cfg, progress)
-    states = [replay(d) for d in demos]
-    relabel = cfg.noisy_labels == "oracle"
-    labels = [[o for _, o in st] if relabel and d.policy.get("name") == "noisy-oracle" else None
-              for d, st in zip(demos, states)]
+    relabel = [cfg.noisy_labels == "oracle" and d.policy.get("name") == "noisy-oracle" for d in demos]
+    # replayed only where needed: the oracle's labels, or the admissible actions the decisions loss chooses among
+    states = [replay(d) if cfg.loss == "decisions" or r else None for d, r in zip(demos, relabel)]
+    labels = [[o for _, o in st] if r else None for st, r in zip(states, relabel)]
     plain = [pair for d, lab in zip(demos, labels) for pair in step_prompts(d, cfg, None, lab)]
     tokenizer = train_tokenizer([p for p, _ in plain] + [ACTION_PREFIX + a for _, a in plain], cfg.vocab_size,
                                 cfg.split_spaces)
     encoded = encode([pair for d, lab in zip(demos, labels) for pair in step_prompts(d, cfg, tokenizer, lab)],
                      tokenizer, cfg.max_len)
-    admissible = [adm for st in states for adm, _ in st]
     if cfg.loss == "decisions":  # only states with a real choice; forced tokens carry no signal
+        admissible = [adm for st in states for adm, _ in st]
         examples: list[Example] = [(seq, start, choice_points(seq, start, action_trie(tokenizer, adm)))
                                    for (seq, start), adm in zip(encoded, admissible)]
         examples = [e for e in examples if e[2]]

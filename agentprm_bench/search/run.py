@@ -230,13 +230,13 @@ _SCORES: dict[tuple, tuple[np.ndarray, int, float]] = {}
 
 
 def _score_cached(scorer: StepScorer, trajs: list[Trajectory]) -> list[tuple[np.ndarray, int, float]]:
-    """Scores of ``trajs``; cached for checkpoints loaded from disk (keyed by path and weights
-    file time), computed afresh for scorer objects handed in by a caller."""
-    from agentprm_bench.prm.model import WEIGHTS, RewardModel
+    """Scores of ``trajs``; cached for checkpoints loaded from disk (keyed by path and
+    ``model_fingerprint``), computed afresh for scorer objects handed in by a caller."""
+    from agentprm_bench.prm.model import RewardModel
 
     source = None
     if isinstance(scorer, RewardModel) and scorer.path is not None:
-        source = (str(scorer.path), (scorer.path / WEIGHTS).stat().st_mtime_ns)
+        source = (str(scorer.path), model_fingerprint(scorer.path))
 
     def key(t: Trajectory) -> tuple:
         return (source, t.env_id, t.task_id, t.sample_index, json.dumps(t.policy, sort_keys=True), t.seed)
