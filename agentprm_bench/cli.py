@@ -122,7 +122,7 @@ def cmd_train_policy(args: argparse.Namespace, out: TextIO) -> int:
     entry = resolve_env(args.env)
     cfg = default_config(entry.env_id, **_given(args, "oracle_episodes", "noisy_episodes", "noisy_p", "noisy_labels",
                                                 "epochs", "max_minutes", "seed", "loss", "split_spaces", "batch_size",
-                                                "lr", "layers", "hidden_size"))
+                                                "lr", "layers", "hidden_size", "lm_weight"))
     target = args.out or default_policy_dir(entry.short_name)
     meta = train_policy(cfg, target, progress=not args.no_progress)
     m = meta["metrics"]
@@ -277,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--loss", default=None, choices=["tokens", "decisions"],
                    help="cross-entropy on every reply token, or only on choices among admissible actions")
+    p.add_argument("--lm-weight", type=float, default=None,
+                   help="add this weight times a next-token loss on the whole prompt (pages included)")
     p.add_argument("--split-spaces", default=None, action=argparse.BooleanOptionalAction,
                    help="train the tokenizer with spaces as tokens of their own (default: per env)")
     p.add_argument("--batch-size", type=int, default=None)

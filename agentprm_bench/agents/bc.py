@@ -68,6 +68,7 @@ class TrainPolicyConfig:
     max_obs_chars: int = 1200
     decoding: str = "admissible"  # how the saved policy decodes by default ("admissible" | "free")
     loss: str = "tokens"  # "tokens": every reply token; "decisions": only choices among admissible actions
+    lm_weight: float = 0.0  # weight of an auxiliary next-token loss on the whole sequence (prompt included)
     max_minutes: float = 12.0  # training stops (and says so) after this much wall time
     seed: int = 0
 
@@ -176,6 +177,12 @@ def bc_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
                                              labels[:, 1:].reshape(-1), ignore_index=-100)
 
 
+def lm_loss(logits: torch.Tensor, ids: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy on every real token, prompt included (``lm_weight``'s auxiliary
+    loss). logits: (B, L, V); ids, attn: (B, L), attn 0 = padding."""
+    return bc_loss(logits, ids.masked_fill(attn == 0, -100))
+
+
 def choice_points(seq: list[int], start: int, trie: dict[tuple[int, ...], set[int]]) -> list[tuple[int, tuple[int, ...]]]:
     """(index in ``seq``, admissible tokens there) for every reply token chosen among several
     admissible continuations (``trie`` from ``hf.action_trie``); tokens the trie forces carry no choice."""
@@ -239,6 +246,11 @@ def train_policy(cfg: TrainPolicyConfig, out_dir: str | Path, progress: bool = T
                                 cfg.split_spaces)
     encoded = encode([pair for d, lab in zip(demos, labels) for pair in step_prompts(d, cfg, tokenizer, lab)],
                      tokenizer, cfg.max_len)
+    cut = sum(len(seq) >= cfg.max_len for seq, _ in encoded)  # prompts cut from the left to fit max_len
+    if cut > 0.1 * len(encoded):
+        log.warning("%d of %d step prompts were cut from the left to fit max_len %d tokens (their start, e.g. the "
+                    "top of a long page, is unseen); lower max_obs_chars or raise max_len", cut, len(encoded),
+                    cfg.max_len)
     if cfg.loss == "decisions":  # only states with a real choice; forced tokens carry no signal
         admissible = [adm for st in states for adm, _ in st]
         examples: list[Example] = [(seq, start, choice_points(seq, start, action_trie(tokenizer, adm)))
@@ -261,6 +273,8 @@ def train_policy(cfg: TrainPolicyConfig, out_dir: str | Path, progress: bool = T
                                                   rng):
             logits = model(input_ids=ids, attention_mask=attn).logits
             loss = decision_loss(logits, *choices) if cfg.loss == "decisions" else bc_loss(logits, labels)
+            if cfg.lm_weight:  # predicting the pages too: they repeat the instruction, values and ids to copy
+                loss = loss + cfg.lm_weight * lm_loss(logits, ids, attn)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -290,6 +304,7 @@ def train_policy(cfg: TrainPolicyConfig, out_dir: str | Path, progress: bool = T
         "prompt": {"max_prompt_chars": cfg.max_prompt_chars, "max_obs_chars": cfg.max_obs_chars,
                    "decoding": cfg.decoding},
         "metrics": {"parameters": n_params, "demonstrations": len(demos), "demonstration_steps": len(encoded),
+                    "prompts_cut": cut,
                     "examples": len(examples),
                     "optimizer_steps": step, "planned_steps": total_steps, "stopped_early": stopped_early,
                     "train_tokens": tokens, "final_loss": float(np.mean(losses[-20:])) if losses else None,

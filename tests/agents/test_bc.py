@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 
 from agentprm_bench.agents.base import make_policy
 from agentprm_bench.agents.bc import (POLICY_META, TrainPolicyConfig, bc_loss, choice_points, decision_loss, encode,
-                                     train_policy)
+                                     lm_loss, train_policy)
 from agentprm_bench.errors import UserError
 from tests.agents.test_policies import histories
 
@@ -22,6 +23,13 @@ def test_bc_loss_counts_only_reply_tokens():
     p1 = math.exp(2) / (1 + math.exp(2))
     expected = (-math.log(p1) - math.log(1 - p1)) / 2
     assert bc_loss(logits, labels).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_lm_loss_counts_every_real_token_and_no_padding():
+    # vocab 2, row [1, 0, pad]: position 0 predicts token 0 (p = 1 / (1 + e^2)); predicting the pad is ignored
+    logits = torch.tensor([[[0.0, 2.0], [5.0, 0.0], [0.0, 0.0]]])
+    ids, attn = torch.tensor([[1, 0, 1]]), torch.tensor([[1, 1, 0]])
+    assert lm_loss(logits, ids, attn).item() == pytest.approx(math.log(1 + math.exp(2)), rel=1e-6)
 
 
 def test_decision_loss_is_cross_entropy_over_the_admissible_tokens_only():
@@ -69,6 +77,11 @@ def test_decisions_loss_trains_only_on_states_with_a_choice(tmp_path):
     meta = train_policy(cfg, tmp_path / "p", progress=False)
     assert meta["metrics"]["demonstrations"] == 3
     assert meta["metrics"]["examples"] == meta["metrics"]["demonstration_steps"] - 3
+    # results pages are longer than 256 tokens: their prompts are cut, and counted
+    assert 0 < meta["metrics"]["prompts_cut"] < meta["metrics"]["demonstration_steps"]
+    with_lm = train_policy(replace(cfg, lm_weight=1.0), tmp_path / "lm", progress=False)
+    assert with_lm["config"]["lm_weight"] == 1.0
+    assert with_lm["metrics"]["final_loss"] > meta["metrics"]["final_loss"] + 1.0  # the prompt's tokens add their loss
     with pytest.raises(UserError, match="loss must be"):
         train_policy(TrainPolicyConfig(env="webshop", loss="actions"), tmp_path / "q", progress=False)
 
