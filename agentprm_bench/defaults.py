@@ -120,15 +120,13 @@ def _set_aside(path: Path) -> Path:
 
 
 def _stored(meta: Path) -> dict:
+    """A metadata file's JSON object; {} when it is missing or unreadable."""
     try:
-        return dict(json.loads(meta.read_text()))
+        return dict(json.loads(meta.read_text())) if meta.is_file() else {}
     except (json.JSONDecodeError, TypeError, ValueError):
         return {}
 
 
 def _finished(meta: Path) -> bool:
     """A checkpoint whose training ran to the end (the last save records its metrics)."""
-    try:
-        return meta.is_file() and "metrics" in json.loads(meta.read_text())
-    except json.JSONDecodeError:
-        return False
+    return "metrics" in _stored(meta)
