@@ -121,8 +121,9 @@ def cmd_train_policy(args: argparse.Namespace, out: TextIO) -> int:
 
     entry = resolve_env(args.env)
     cfg = default_config(entry.env_id, **_given(args, "oracle_episodes", "noisy_episodes", "noisy_p", "noisy_labels",
-                                                "epochs", "max_minutes", "seed", "loss", "split_spaces", "batch_size",
-                                                "lr", "layers", "hidden_size", "lm_weight"))
+                                                "epochs", "max_minutes", "seed", "loss", "pre_tokenizer", "batch_size",
+                                                "lr", "layers", "hidden_size", "lm_weight",
+                                                "curriculum_steps"))
     target = args.out or default_policy_dir(entry.short_name)
     meta = train_policy(cfg, target, progress=not args.no_progress)
     m = meta["metrics"]
@@ -279,8 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cross-entropy on every reply token, or only on choices among admissible actions")
     p.add_argument("--lm-weight", type=float, default=None,
                    help="add this weight times a next-token loss on the whole prompt (pages included)")
-    p.add_argument("--split-spaces", default=None, action=argparse.BooleanOptionalAction,
-                   help="train the tokenizer with spaces as tokens of their own (default: per env)")
+    p.add_argument("--pre-tokenizer", default=None, choices=["byte", "spaces", "words"],
+                   help="where the tokenizer's words start (default: per env; see README)")
+    p.add_argument("--curriculum-steps", type=int, default=None,
+                   help="warm-up steps on each condensed view of the env's states before the whole prompts")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--layers", type=int, default=None)

@@ -38,7 +38,7 @@ def test_default_policy_is_built_once_and_rebuilt_when_its_config_changes(fake_t
     assert defaults.ensure_default_policy("textcraft", progress=False) == path and len(fake_training) == 1
     # a policy stored by an older version, without fields added since, still counts as current
     meta = json.loads((path / bc.POLICY_META).read_text())
-    del meta["config"]["split_spaces"]
+    del meta["config"]["curriculum_steps"]
     (path / bc.POLICY_META).write_text(json.dumps(meta))
     defaults.ensure_default_policy("textcraft", progress=False)
     assert len(fake_training) == 1

@@ -22,9 +22,31 @@ from agentprm_bench.agents.prompt import ACTION_PREFIX, build_messages, parse_ac
 from agentprm_bench.errors import UserError
 
 
+GENERIC_TOKENIZERS = ("TokenizersBackend", "PreTrainedTokenizerFast")
+
+
+def load_tokenizer(path: str | Path) -> Any:
+    """The tokenizer of a local model directory. One saved as a generic fast tokenizer (every
+    tokenizer ``train-policy`` trains) loads as exactly its ``tokenizer.json``: ``AutoTokenizer``
+    would pick the class of the model type instead (Qwen2's for a Qwen2 config), and transformers
+    5 then swaps in that class's own pre-tokenizer, so text would split into other tokens than
+    the model was trained on (e.g. "[B08" one piece instead of "[" + "B" + "08"). Other
+    tokenizers load through ``AutoTokenizer``."""
+    import json
+
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    path = Path(path).expanduser()
+    config = path / "tokenizer_config.json"
+    cls = json.loads(config.read_text()).get("tokenizer_class") if config.is_file() else None
+    if cls in GENERIC_TOKENIZERS and (path / "tokenizer.json").is_file():
+        return PreTrainedTokenizerFast.from_pretrained(path, local_files_only=True)
+    return AutoTokenizer.from_pretrained(path, local_files_only=True)
+
+
 def load_local_model(path: str | Path, device: str | None = None, dtype: str | None = None) -> tuple[Any, Any, str]:
     """(model, tokenizer, device) from a local directory; never downloads."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
@@ -36,7 +58,7 @@ def load_local_model(path: str | Path, device: str | None = None, dtype: str | N
     torch_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}.get(
         dtype or ("bf16" if device.startswith("cuda") else "fp32"))
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        tokenizer = load_tokenizer(path)
         model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch_dtype)
     except (OSError, ValueError) as exc:
         raise UserError(f"could not load the model in {path} ({str(exc).splitlines()[0]}); "

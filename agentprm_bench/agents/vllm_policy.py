@@ -45,9 +45,9 @@ class VLLMPolicy(Policy):
         self.tokenizer = None
         local = Path(model).expanduser() if model else None
         if local is not None and (local / "tokenizer_config.json").is_file():
-            from transformers import AutoTokenizer
+            from agentprm_bench.agents.hf import load_tokenizer
 
-            self.tokenizer = AutoTokenizer.from_pretrained(local, local_files_only=True)
+            self.tokenizer = load_tokenizer(local)
         trained = trained_settings(local) if local is not None and local.is_dir() else {}
         self.max_prompt_chars = max_prompt_chars or trained.get("max_prompt_chars", 24_000)
         self.max_obs_chars = max_obs_chars or trained.get("max_obs_chars", 8_000)

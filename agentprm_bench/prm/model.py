@@ -113,7 +113,9 @@ class RewardModel:
     def from_backbone(cls, path: str | Path, meta: dict[str, Any], device: str | None = None,
                       dtype: torch.dtype = torch.float32) -> "RewardModel":
         """A fresh head on a local backbone directory (e.g. the default policy)."""
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
+
+        from agentprm_bench.agents.hf import load_tokenizer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
@@ -122,7 +124,7 @@ class RewardModel:
             raise UserError(f"backbone directory {path} not found (no config.json); pass a local transformers "
                             f"model directory or train the default policy with `agentprm-bench train-policy`")
         backbone = AutoModel.from_pretrained(path, local_files_only=True, dtype=dtype)
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        tokenizer = load_tokenizer(path)
         return cls(ValueHeadModel(backbone), tokenizer, {**meta, "backbone": str(path)},
                    device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
@@ -142,7 +144,9 @@ class RewardModel:
     def load(cls, path: str | Path, device: str | None = None) -> "RewardModel":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
-        from transformers import AutoConfig, AutoModel, AutoTokenizer
+        from transformers import AutoConfig, AutoModel
+
+        from agentprm_bench.agents.hf import load_tokenizer
 
         path = Path(path).expanduser()
         for name in ("config.json", WEIGHTS, RM_META):
@@ -154,7 +158,7 @@ class RewardModel:
             config = AutoConfig.from_pretrained(path, local_files_only=True)
             model = ValueHeadModel(AutoModel.from_config(config))
             model.load_state_dict(load_file(str(path / WEIGHTS)), strict=True)
-            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            tokenizer = load_tokenizer(path)
         except (json.JSONDecodeError, SafetensorError, RuntimeError, OSError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise UserError(f"reward-model checkpoint {path} is corrupt or mismatched ({first}); "

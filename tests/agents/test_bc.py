@@ -102,3 +102,42 @@ def test_oracle_relabelling_of_noisy_demonstrations():
     assert all(len(lab) == len(t.actions) for lab, t in zip(relabelled, noisy))
     assert default_config("textcraft").noisy_labels == "oracle" and default_config("babyai").noisy_labels == "taken"
     assert default_config("textcraft", noisy_labels="taken").noisy_labels == "taken"
+
+
+def test_words_pre_tokenizer_spells_a_word_the_same_after_a_space_or_a_bracket():
+    from agentprm_bench.agents.bc import train_tokenizer
+
+    text = "Instruction: find a dress with color: light blue, and size: xx-large\ncolor: [black] [light blue]"
+    words = train_tokenizer([text] * 20, vocab_size=400, pre_tokenizer="words")
+    byte = train_tokenizer([text] * 20, vocab_size=400, pre_tokenizer="byte")
+
+    def pieces(tok, s):
+        return tok.convert_ids_to_tokens(tok(s, add_special_tokens=False)["input_ids"])
+
+    assert pieces(words, "color: light blue,")[-3:-1] == pieces(words, "[light blue]")[1:3]
+    assert pieces(byte, "color: blue,")[-2] != pieces(byte, "[blue]")[1]  # "Ġblue" vs "blue"
+    for tok in (words, byte):
+        assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text
+    with pytest.raises(UserError, match="pre_tokenizer must be one of"):
+        train_tokenizer([text], vocab_size=400, pre_tokenizer="chars")
+
+
+def test_curriculum_warm_up_trains_each_view_then_the_whole_prompts(tmp_path):
+    cfg = TrainPolicyConfig(env="webshop", oracle_episodes=4, noisy_episodes=0, epochs=1, vocab_size=400,
+                            hidden_size=32, layers=1, heads=2, max_len=256, batch_size=4, loss="decisions",
+                            pre_tokenizer="words", curriculum_steps=3)
+    meta = train_policy(cfg, tmp_path / "p", progress=False)
+    m = meta["metrics"]
+    assert len(m["curriculum_examples"]) == 2 and all(n > 0 for n in m["curriculum_examples"])
+    assert m["optimizer_steps"] == m["planned_steps"] == 2 * 3 + math.ceil(m["examples"] / 4)
+    assert meta["config"]["curriculum_steps"] == 3 and meta["config"]["pre_tokenizer"] == "words"
+    # the saved tokenizer loads as trained: AutoTokenizer would swap in Qwen2's pre-tokenizer for a Qwen2 config
+    from tokenizers import Tokenizer
+
+    from agentprm_bench.agents.hf import load_tokenizer
+
+    text = "Action: click[B08ZRR3DZT]\ncolor: [light blue] price 12.99"
+    trained = Tokenizer.from_file(str(tmp_path / "p" / "tokenizer.json")).encode(text, add_special_tokens=False).ids
+    assert load_tokenizer(tmp_path / "p")(text, add_special_tokens=False)["input_ids"] == trained
+    with pytest.raises(UserError, match="needs --loss decisions"):
+        train_policy(replace(cfg, loss="tokens"), tmp_path / "q", progress=False)
