@@ -45,14 +45,15 @@ SIZES = DefaultSizes()
 
 def ensure_default_policy(env: str, progress: bool = True) -> Path:
     """The env's default policy directory, trained now if it is not there yet."""
-    from agentprm_bench.agents.bc import POLICY_META, TrainPolicyConfig, default_config, train_policy
+    from agentprm_bench.agents.bc import POLICY_META, TrainPolicyConfig, current_fields, default_config, train_policy
 
     entry = resolve_env(env)
     path = default_policy_dir(entry.short_name)
     cfg = default_config(entry.env_id)
     if (path / POLICY_META).is_file():
         # fields added since a policy was trained count with their defaults (the old behaviour)
-        stored = {**asdict(TrainPolicyConfig(env=cfg.env)), **_stored(path / POLICY_META).get("config", {})}
+        saved = current_fields(_stored(path / POLICY_META).get("config", {}))
+        stored = {**asdict(TrainPolicyConfig(env=cfg.env)), **saved}
         if stored == asdict(cfg):
             return path
         old = _set_aside(path)

@@ -42,6 +42,12 @@ def test_default_policy_is_built_once_and_rebuilt_when_its_config_changes(fake_t
     (path / bc.POLICY_META).write_text(json.dumps(meta))
     defaults.ensure_default_policy("textcraft", progress=False)
     assert len(fake_training) == 1
+    # ... and one stored before split_spaces was renamed pre_tokenizer ("byte" = split_spaces false)
+    meta["config"]["split_spaces"] = False
+    del meta["config"]["pre_tokenizer"]
+    (path / bc.POLICY_META).write_text(json.dumps(meta))
+    defaults.ensure_default_policy("textcraft", progress=False)
+    assert len(fake_training) == 1
     monkeypatch.setitem(bc.ENV_DEFAULTS, "agentprm/TextCraft-v0", {"noisy_labels": "oracle", "epochs": 3})
     defaults.ensure_default_policy("textcraft", progress=False)
     assert len(fake_training) == 2 and fake_training[-1].epochs == 3

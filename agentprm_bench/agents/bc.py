@@ -76,6 +76,16 @@ class TrainPolicyConfig:
     seed: int = 0
 
 
+def current_fields(config: dict[str, Any]) -> dict[str, Any]:
+    """A stored ``TrainPolicyConfig`` dict with renamed fields under their current names
+    (``split_spaces`` became ``pre_tokenizer``), so a policy trained before a rename still matches."""
+    config = dict(config)
+    if "split_spaces" in config:
+        config.setdefault("pre_tokenizer", "spaces" if config["split_spaces"] else "byte")
+        del config["split_spaces"]
+    return config
+
+
 def demonstrations(cfg: TrainPolicyConfig, progress: bool) -> list[Trajectory]:
     train = list(resolve_env(cfg.env).load_class().splits()["train"])
     rng = random.Random(cfg.seed)
@@ -259,11 +269,13 @@ def curriculum_stages(cfg: TrainPolicyConfig, demos: list[Trajectory], labels: l
     for d, lab, st in zip(demos, labels, states):
         for t, (obs, (admissible, _)) in enumerate(zip(d.observations, st)):
             action = d.actions[t] if lab is None else lab[t]
-            for k, view in enumerate(condensed(d.env_id, obs, action) or []):
+            views = condensed(d.env_id, obs, action) or []
+            trie = action_trie(tokenizer, admissible) if views else {}
+            for k, view in enumerate(views):
                 h = History(d.env_id, d.task_id, [view], [])
                 prompt = render_prompt(build_messages(h, cfg.max_prompt_chars, cfg.max_obs_chars), tokenizer)
                 (seq, start), = encode([(prompt, action)], tokenizer, cfg.max_len)
-                points = choice_points(seq, start, action_trie(tokenizer, admissible))
+                points = choice_points(seq, start, trie)
                 if points:
                     stages += [[] for _ in range(k + 1 - len(stages))]
                     stages[k].append((seq, start, points))

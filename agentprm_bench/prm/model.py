@@ -114,9 +114,9 @@ class RewardModel:
                       dtype: torch.dtype = torch.float32) -> "RewardModel":
         """A fresh head on a local backbone directory (e.g. the default policy)."""
         from transformers import AutoModel
+        from transformers.utils import logging as hf_logging
 
         from agentprm_bench.agents.hf import load_tokenizer
-        from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
         path = Path(path).expanduser()
