@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 from pathlib import Path
 from typing import TextIO
 
@@ -69,6 +70,31 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
     out.write(f"sweep: {total} cells -> {Path(cfg.out) / 'results.jsonl'}\n")
     new = sweep(cfg, progress=not args.no_progress, on_record=lambda r: _summary([r], out))
     out.write(f"{len(new)} new records, {total - len(new)} already there\n")
+    return 0
+
+
+def cmd_build_defaults(args: argparse.Namespace, out: TextIO) -> int:
+    """Build (or find, when cached) the embedded default policy and reward models; say where, and how long."""
+    from agentprm_bench.defaults import ensure_default_policy, ensure_default_reward_model
+    from agentprm_bench.envs import resolve_env
+    from agentprm_bench.search.methods import METHODS
+
+    _verbose_stages()
+    envs = [resolve_env(e) for e in _csv(args.envs) or ("textcraft", "babyai", "webshop")]
+    methods = [METHODS.get(m) for m in _csv(args.methods) or ("agentprm",)]
+    without = [m.name for m in methods if m.rm is None]
+    if without:
+        raise UserError(f"{', '.join(without)} use no reward model; pass methods that do, e.g. agentprm,pvm,orm")
+    out.write(f"{'env':14s} {'model':16s} {'seconds':>8s}  directory\n")
+    for entry in envs:
+        name = entry.env_id.split("/")[-1]
+        start = time.perf_counter()
+        path = ensure_default_policy(entry.env_id, progress=not args.no_progress)
+        out.write(f"{name:14s} {'policy':16s} {time.perf_counter() - start:8.1f}  {path}\n")
+        for method in methods:
+            start = time.perf_counter()
+            path = ensure_default_reward_model(entry.env_id, method, progress=not args.no_progress)
+            out.write(f"{name:14s} {'rm ' + method.name:16s} {time.perf_counter() - start:8.1f}  {path}\n")
     return 0
 
 
@@ -150,6 +176,12 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="results directory (default ./runs)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("build-defaults", help="build the embedded default policy and reward models (cached; resumable)")
+    p.add_argument("--envs", default=None, help="comma-separated (default textcraft,babyai,webshop)")
+    p.add_argument("--methods", default=None, help="comma-separated reward-model methods (default agentprm)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_build_defaults)
 
     p = sub.add_parser("leaderboard", help="result records as a table (markdown and CSV)")
     p.add_argument("results", nargs="+", help="results.jsonl files or directories holding one")

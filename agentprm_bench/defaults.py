@@ -99,15 +99,21 @@ def ensure_default_reward_model(env: str, method: Method, progress: bool = True)
     return out
 
 
+# Bumped when default reward models built by an older agentprm-bench must not be reused.
+# 2: policies load their own tokenizer (fbcc60f); models built before it read other token ids.
+BUILD = 2
+
+
 def _match_policy(base: Path, policy_dir: Path) -> None:
-    """Everything under ``base`` was built from the policy it names in ``policy.txt``; after the
-    policy is retrained it is set aside (not deleted) and rebuilt."""
-    marker, current = base / "policy.txt", model_fingerprint(policy_dir)
-    if marker.is_file() and marker.read_text().strip() != current:
+    """Everything under ``base`` was built from the policy (and by the ``BUILD``) that ``policy.txt``
+    names; after the policy is retrained, or by an older build, it is set aside (not deleted) and rebuilt."""
+    marker, current = base / "policy.txt", f"{model_fingerprint(policy_dir)} build {BUILD}"
+    stale = marker.read_text().strip() != current if marker.is_file() else base.is_dir() and any(base.iterdir())
+    if stale:
         old = _set_aside(base)
-        log.warning("the default reward models in %s were built from an older default policy; rebuilding them, "
-                    "the old ones are kept in %s", base, old)
-    if not marker.is_file():  # a new build, or one from before markers existed (taken as built from this policy)
+        log.warning("the default reward models in %s were built from an older default policy or agentprm-bench; "
+                    "rebuilding them, the old ones are kept in %s", base, old)
+    if not marker.is_file():
         base.mkdir(parents=True, exist_ok=True)
         write_text_atomic(marker, current + "\n")
 

@@ -58,12 +58,30 @@ def test_reward_models_from_an_older_policy_are_set_aside(tmp_path):
     policy, base = tmp_path / "policy", tmp_path / "defaults" / "webshop"
     policy.mkdir()
     (policy / "model.safetensors").write_bytes(b"v1")
-    (base / "rm-orm").mkdir(parents=True)
-    defaults._match_policy(base, policy)  # built before markers existed: kept, marker written
-    assert (base / "rm-orm").is_dir() and (base / "policy.txt").read_text().strip() == model_fingerprint(policy)
+    current = f"{model_fingerprint(policy)} build {defaults.BUILD}"
+    defaults._match_policy(base, policy)  # a new build: marker written
+    assert (base / "policy.txt").read_text().strip() == current
+    (base / "rm-orm").mkdir()
+    defaults._match_policy(base, policy)  # same policy, same build: kept
+    assert (base / "rm-orm").is_dir()
     (policy / "model.safetensors").write_bytes(b"v2, retrained")
     os.utime(policy / "model.safetensors", ns=(1, 1))
     defaults._match_policy(base, policy)
     assert not (base / "rm-orm").exists()
-    assert (base / "policy.txt").read_text().strip() == model_fingerprint(policy)
-    assert [p.name for p in base.parent.iterdir() if p.name.startswith("webshop.old-")]
+    assert (base / "policy.txt").read_text().strip() == f"{model_fingerprint(policy)} build {defaults.BUILD}"
+    assert len([p for p in base.parent.iterdir() if p.name.startswith("webshop.old-")]) == 1
+
+
+@pytest.mark.parametrize("marker", [None, "FINGERPRINT", "FINGERPRINT build 1"])
+def test_reward_models_from_an_older_build_are_set_aside(tmp_path, marker):
+    """Models built before markers, or by an older build (e.g. with the mistaken tokenizer), are rebuilt."""
+    policy, base = tmp_path / "policy", tmp_path / "defaults" / "babyai"
+    policy.mkdir()
+    (policy / "model.safetensors").write_bytes(b"v1")
+    (base / "rm-orm").mkdir(parents=True)
+    if marker:
+        (base / "policy.txt").write_text(marker.replace("FINGERPRINT", model_fingerprint(policy)) + "\n")
+    defaults._match_policy(base, policy)
+    assert not (base / "rm-orm").exists()
+    assert (base / "policy.txt").read_text().strip() == f"{model_fingerprint(policy)} build {defaults.BUILD}"
+    assert len([p for p in base.parent.iterdir() if p.name.startswith("babyai.old-")]) == 1

@@ -156,14 +156,19 @@ def _reward_model(cfg: RunConfig, entry: EnvEntry, method: Method, progress: boo
                 "beta": beta, "default": default}
 
 
+# Bumped when the same policy and options sample differently than before, so older pools are not reused.
+# 2: policies load their own tokenizer (fbcc60f).
+POOL_BUILD = 2
+
+
 def _pool(cfg: RunConfig, entry: EnvEntry, policy_name: str, options: dict[str, Any], task_ids: list[int],
           samples: int, progress: bool) -> dict[int, list[Trajectory]]:
     """Samples 0..samples-1 of each task from the shared pool, sampling what is missing."""
     from agentprm_bench.agents.collect import CollectConfig, collect
 
     weights = model_fingerprint(options["model"]) if options.get("model") else None  # a retrained model: a new pool
-    identity = json.dumps([entry.env_id, cfg.split, policy_name, options, cfg.seed] + ([weights] if weights else []),
-                          sort_keys=True)
+    identity = json.dumps([entry.env_id, cfg.split, policy_name, options, cfg.seed, POOL_BUILD]
+                          + ([weights] if weights else []), sort_keys=True)
     where = home() / "pools" / f"{entry.short_name}-{cfg.split}-{hashlib.sha1(identity.encode()).hexdigest()[:12]}"
     path = collect(CollectConfig(entry.env_id, policy_name, cfg.split, samples, len(task_ids), cfg.seed,
                                  policy_options=options), where, progress=progress)

@@ -161,3 +161,24 @@ def test_run_keys_ignore_unset_fields_so_older_records_still_match():
     old = {"method": "agentprm", "budget": 4, "policy": None, "out": "a"}
     assert run_key({**old, "backend": None, "base_url": None, "out": "b"}) == run_key(old)
     assert run_key({**old, "base_url": "http://x/v1"}) != run_key(old)
+
+
+def test_build_defaults_builds_each_env_policy_then_its_reward_models(monkeypatch, capsys):
+    from agentprm_bench import defaults
+
+    calls = []
+    monkeypatch.setattr(defaults, "ensure_default_policy", lambda env, progress: calls.append(env) or f"/p/{env}")
+    monkeypatch.setattr(defaults, "ensure_default_reward_model",
+                        lambda env, method, progress: calls.append((env, method.name)) or f"/rm/{method.name}")
+    out = StringIO()
+    assert main(["build-defaults", "--envs", "babyai,textcraft", "--methods", "agentprm,orm", "--no-progress"],
+                out=out) == 0
+    assert calls == ["agentprm/BabyAI-v0", ("agentprm/BabyAI-v0", "agentprm"), ("agentprm/BabyAI-v0", "orm"),
+                     "agentprm/TextCraft-v0", ("agentprm/TextCraft-v0", "agentprm"), ("agentprm/TextCraft-v0", "orm")]
+    rows = [line.split() for line in out.getvalue().splitlines()[1:]]
+    assert [(r[0], r[1], r[-1]) for r in rows[:3]] == [("BabyAI-v0", "policy", "/p/agentprm/BabyAI-v0"),
+                                                       ("BabyAI-v0", "rm", "/rm/agentprm"), ("BabyAI-v0", "rm", "/rm/orm")]
+    assert main(["build-defaults", "--methods", "agentprm,greedy"]) == 2
+    assert "greedy use no reward model" in capsys.readouterr().err
+    assert main(["build-defaults", "--methods", "agentpr"]) == 2
+    assert "agentprm" in capsys.readouterr().err and len(calls) == 6
