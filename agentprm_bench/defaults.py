@@ -3,7 +3,7 @@ pipeline on first use and cached under ``$AGENTPRM_BENCH_HOME`` (``paths.home()`
 
 For env E (short name) and method m:
   policies/E                      ``train-policy`` (behaviour cloning on oracle/noisy-oracle play)
-  defaults/E/rollouts-train       ``collect``: 8 samples (temperature 1.0) on 64 train tasks
+  defaults/E/rollouts-train       ``collect``: 8 samples (temperature 1.0) on 64 train tasks (WebShop 256)
   defaults/E/labels-td-gae        ``label --method td-gae`` (N_TD = 8)
   defaults/E/labels-mc            ``label --method mc``: 24 seed trajectories, N_mc = 4 (mc-prm)
   defaults/E/expert-train         ``collect --policy oracle`` on the same 64 tasks (inverse-prm)
@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from agentprm_bench.envs import resolve_env
@@ -41,6 +41,14 @@ class DefaultSizes:
 
 
 SIZES = DefaultSizes()
+# Per-env changes. WebShop: with 64 tasks every reward model's held-out final-step AUC was 0.44-0.49
+# (no separation); 256 tasks gave 0.68-0.72 and its rollouts are cheap (~2 min on one core).
+ENV_SIZES: dict[str, dict] = {"agentprm/WebShop-v0": {"rollout_tasks": 256}}
+
+
+def sizes_for(env: str) -> DefaultSizes:
+    """The default sizes for an env (id or short name)."""
+    return replace(SIZES, **ENV_SIZES.get(resolve_env(env).env_id, {}))
 
 
 def ensure_default_policy(env: str, progress: bool = True) -> Path:
@@ -77,25 +85,26 @@ def ensure_default_reward_model(env: str, method: Method, progress: bool = True)
     base = home() / "defaults" / entry.short_name
     out = base / f"rm-{method.name}"
     policy_dir = ensure_default_policy(entry.env_id, progress)
-    _match_policy(base, policy_dir)
+    sizes = sizes_for(entry.env_id)
+    _match_policy(base, policy_dir, sizes)
     if _finished(out / RM_META):
         return out
-    sampling = {"model": str(policy_dir), "temperature": SIZES.rollout_temperature}
+    sampling = {"model": str(policy_dir), "temperature": sizes.rollout_temperature}
     log.info("building the default %s reward model for %s in %s", method.name, entry.env_id, out)
-    rollouts = collect(CollectConfig(entry.env_id, "hf", "train", SIZES.rollout_samples, SIZES.rollout_tasks,
+    rollouts = collect(CollectConfig(entry.env_id, "hf", "train", sizes.rollout_samples, sizes.rollout_tasks,
                                      policy_options=sampling), base / "rollouts-train", progress=progress)
     labels_dir = base / f"labels-{method.labels}"
     if not (labels_dir / LABELS).is_file():
-        cfg = LabelConfig(method="td-gae", n_td=SIZES.rollout_samples) if method.labels == "td-gae" else \
-            LabelConfig(method="mc", n_mc=SIZES.n_mc, tasks=SIZES.mc_tasks, policy="hf", policy_options=sampling)
+        cfg = LabelConfig(method="td-gae", n_td=sizes.rollout_samples) if method.labels == "td-gae" else \
+            LabelConfig(method="mc", n_mc=sizes.n_mc, tasks=sizes.mc_tasks, policy="hf", policy_options=sampling)
         make_labels(rollouts, labels_dir, cfg, progress=progress)
     expert = None
     if method.expert:
-        expert = str(collect(CollectConfig(entry.env_id, "oracle", "train", 1, SIZES.rollout_tasks),
+        expert = str(collect(CollectConfig(entry.env_id, "oracle", "train", 1, sizes.rollout_tasks),
                              base / "expert-train", progress=progress))
     train_reward_model(TrainConfig(rm=method.rm, labels=str(labels_dir / LABELS), backbone=str(policy_dir),
-                                   expert=expert, beta=method.beta, iterations=SIZES.rm_iterations,
-                                   epochs=SIZES.rm_epochs), out, progress=progress)
+                                   expert=expert, beta=method.beta, iterations=sizes.rm_iterations,
+                                   epochs=sizes.rm_epochs), out, progress=progress)
     return out
 
 
@@ -104,18 +113,23 @@ def ensure_default_reward_model(env: str, method: Method, progress: bool = True)
 BUILD = 2
 
 
-def _match_policy(base: Path, policy_dir: Path) -> None:
-    """Everything under ``base`` was built from the policy (and by the ``BUILD``) that ``policy.txt``
-    names; after the policy is retrained, or by an older build, it is set aside (not deleted) and rebuilt."""
-    marker, current = base / "policy.txt", f"{model_fingerprint(policy_dir)} build {BUILD}"
+def _match_policy(base: Path, policy_dir: Path, sizes: DefaultSizes = SIZES) -> None:
+    """Everything under ``base`` was built from the policy, by the ``BUILD`` and with the sizes that
+    ``policy.txt`` names; after the policy is retrained, or by an older build or other sizes, it is set
+    aside (not deleted) and rebuilt."""
+    marker, current = base / "policy.txt", _marker_text(policy_dir, sizes)
     stale = marker.read_text().strip() != current if marker.is_file() else base.is_dir() and any(base.iterdir())
     if stale:
         old = _set_aside(base)
-        log.warning("the default reward models in %s were built from an older default policy or agentprm-bench; "
+        log.warning("the default reward models in %s were built from an older default policy, agentprm-bench or sizes; "
                     "rebuilding them, the old ones are kept in %s", base, old)
     if not marker.is_file():
         base.mkdir(parents=True, exist_ok=True)
         write_text_atomic(marker, current + "\n")
+
+
+def _marker_text(policy_dir: Path, sizes: DefaultSizes = SIZES) -> str:
+    return f"{model_fingerprint(policy_dir)} build {BUILD} sizes {json.dumps(asdict(sizes), sort_keys=True)}"
 
 
 def _set_aside(path: Path) -> Path:

@@ -58,7 +58,7 @@ def test_reward_models_from_an_older_policy_are_set_aside(tmp_path):
     policy, base = tmp_path / "policy", tmp_path / "defaults" / "webshop"
     policy.mkdir()
     (policy / "model.safetensors").write_bytes(b"v1")
-    current = f"{model_fingerprint(policy)} build {defaults.BUILD}"
+    current = defaults._marker_text(policy)
     defaults._match_policy(base, policy)  # a new build: marker written
     assert (base / "policy.txt").read_text().strip() == current
     (base / "rm-orm").mkdir()
@@ -68,11 +68,19 @@ def test_reward_models_from_an_older_policy_are_set_aside(tmp_path):
     os.utime(policy / "model.safetensors", ns=(1, 1))
     defaults._match_policy(base, policy)
     assert not (base / "rm-orm").exists()
-    assert (base / "policy.txt").read_text().strip() == f"{model_fingerprint(policy)} build {defaults.BUILD}"
+    assert (base / "policy.txt").read_text().strip() == defaults._marker_text(policy)
     assert len([p for p in base.parent.iterdir() if p.name.startswith("webshop.old-")]) == 1
+    defaults._match_policy(base, policy, defaults.sizes_for("webshop"))  # other sizes: set aside again
+    assert len([p for p in base.parent.iterdir() if p.name.startswith("webshop.old-")]) == 2
+    assert (base / "policy.txt").read_text().strip() == defaults._marker_text(policy, defaults.sizes_for("webshop"))
 
 
-@pytest.mark.parametrize("marker", [None, "FINGERPRINT", "FINGERPRINT build 1"])
+def test_webshop_rolls_out_on_more_tasks():
+    assert defaults.sizes_for("agentprm/WebShop-v0").rollout_tasks == 256
+    assert defaults.sizes_for("agentprm/BabyAI-v0") == defaults.SIZES
+
+
+@pytest.mark.parametrize("marker", [None, "FINGERPRINT", "FINGERPRINT build 1", "FINGERPRINT build 2"])
 def test_reward_models_from_an_older_build_are_set_aside(tmp_path, marker):
     """Models built before markers, or by an older build (e.g. with the mistaken tokenizer), are rebuilt."""
     policy, base = tmp_path / "policy", tmp_path / "defaults" / "babyai"
@@ -83,5 +91,5 @@ def test_reward_models_from_an_older_build_are_set_aside(tmp_path, marker):
         (base / "policy.txt").write_text(marker.replace("FINGERPRINT", model_fingerprint(policy)) + "\n")
     defaults._match_policy(base, policy)
     assert not (base / "rm-orm").exists()
-    assert (base / "policy.txt").read_text().strip() == f"{model_fingerprint(policy)} build {defaults.BUILD}"
+    assert (base / "policy.txt").read_text().strip() == defaults._marker_text(policy)
     assert len([p for p in base.parent.iterdir() if p.name.startswith("babyai.old-")]) == 1
