@@ -6,11 +6,11 @@
 # Builds whatever default model is missing (cached in $AGENTPRM_BENCH_HOME), then:
 #   Best-of-N, budgets 1..32, on the first BON_TASKS test tasks: every method;
 #   beam search @1x4, @4x4, @8x4 on the first BEAM_TASKS test tasks: AgentPRM, PVM, ORM, MC-PRM;
-# and writes the leaderboard, the scaling figures, the efficiency table and the RM AUCs
-# (final-step score vs success on the BoN sample pool: held-out test trajectories).
+# and writes the leaderboard, the scaling figures and the efficiency table. The reward models'
+# held-out AUCs come from benchmarks/default_rm_auc.sh.
 # One process per core is fastest on a small CPU: OMP_NUM_THREADS=1 and two sweeps at once.
 set -euo pipefail
-out=${1:-runs/repro} envs=${2:-textcraft,babyai} bon_tasks=${3:-30} beam_tasks=${4:-20}
+out=${1:-runs/repro} envs=${2:-textcraft,babyai,webshop} bon_tasks=${3:-30} beam_tasks=${4:-20}
 cli=(python3 -m agentprm_bench.cli)
 "${cli[@]}" sweep --envs "$envs" --methods none,greedy,oracle-select,agentprm,agentprm-beta0,pvm,orm,mc-prm,inverse-prm \
     --searches bon --budgets 1,2,4,8,16,32 --tasks "$bon_tasks" --out "$out" --no-progress
