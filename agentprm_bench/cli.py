@@ -218,12 +218,13 @@ def cmd_eval_rm(args: argparse.Namespace, out: TextIO) -> int:
     from agentprm_bench.prm.evaluate import evaluate_reward_model
     from agentprm_bench.prm.model import RewardModel
 
-    out.write(f"{'reward model':40s} {'kind':12s} {'traj':>5s} {'success':>8s} {'AUC':>6s} {'MSE':>7s} "
+    width = max([40, *(len(p) for p in args.rm)])
+    out.write(f"{'reward model':{width}s} {'kind':12s} {'traj':>5s} {'success':>8s} {'AUC':>6s} {'MSE':>7s} "
               f"{'score|win':>9s} {'score|fail':>10s}\n")
     for path in args.rm:
         rm = RewardModel.load(path)
         e = evaluate_reward_model(rm, _trajectories_file(args.trajectories))
-        out.write(f"{path:40s} {rm.meta.get('kind', '?'):12s} {e.trajectories:5d} {e.success_rate:8.3f} "
+        out.write(f"{path:{width}s} {rm.meta.get('kind', '?'):12s} {e.trajectories:5d} {e.success_rate:8.3f} "
                   f"{e.final_auc:6.3f} {e.final_mse:7.4f} {e.mean_score_success:9.3f} {e.mean_score_failure:10.3f}\n")
     return 0
 

@@ -84,3 +84,5 @@ def test_eval_rm_reports_auc_on_held_out_trajectories(data, tiny_model_dir, tmp_
     out = StringIO()
     assert main(["eval-rm", "--rm", str(tmp_path / "pvm"), "--trajectories", str(root / "policy")], out=out) == 0
     assert f"{e.final_auc:6.3f}" in out.getvalue()
+    header, row = out.getvalue().splitlines()  # columns line up however long the path
+    assert row[header.index(" kind") + 1:].startswith("pvm ")
