@@ -110,7 +110,8 @@ def ensure_default_reward_model(env: str, method: Method, progress: bool = True)
 
 # Bumped when default reward models built by an older agentprm-bench must not be reused.
 # 2: policies load their own tokenizer (fbcc60f); models built before it read other token ids.
-BUILD = 2
+# 3: BabyAI-v1 and TextCraft-v1 behave as AgentGym's servers (new text, actions and tasks).
+BUILD = 3
 
 
 def _match_policy(base: Path, policy_dir: Path, sizes: DefaultSizes = SIZES) -> None:

@@ -48,7 +48,7 @@ def test_default_policy_is_built_once_and_rebuilt_when_its_config_changes(fake_t
     (path / bc.POLICY_META).write_text(json.dumps(meta))
     defaults.ensure_default_policy("textcraft", progress=False)
     assert len(fake_training) == 1
-    monkeypatch.setitem(bc.ENV_DEFAULTS, "agentprm/TextCraft-v0", {"noisy_labels": "oracle", "epochs": 3})
+    monkeypatch.setitem(bc.ENV_DEFAULTS, "agentprm/TextCraft-v1", {"noisy_labels": "oracle", "epochs": 3})
     defaults.ensure_default_policy("textcraft", progress=False)
     assert len(fake_training) == 2 and fake_training[-1].epochs == 3
     assert [p.name.startswith("textcraft.old-") for p in path.parent.iterdir()].count(True) == 1
@@ -77,7 +77,7 @@ def test_reward_models_from_an_older_policy_are_set_aside(tmp_path):
 
 def test_webshop_rolls_out_on_more_tasks():
     assert defaults.sizes_for("agentprm/WebShop-v0").rollout_tasks == 256
-    assert defaults.sizes_for("agentprm/BabyAI-v0") == defaults.SIZES
+    assert defaults.sizes_for("agentprm/BabyAI-v1") == defaults.SIZES
 
 
 @pytest.mark.parametrize("marker", [None, "FINGERPRINT", "FINGERPRINT build 1", "FINGERPRINT build 2"])

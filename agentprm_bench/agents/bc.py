@@ -105,7 +105,7 @@ def demonstrations(cfg: TrainPolicyConfig, progress: bool) -> list[Trajectory]:
 # with the "words" pre-tokenizer, the short prompt (first observation + last turn) and the
 # curriculum warm-up learns them in ~6 minutes; the 1.7M shared default did not in 15.
 ENV_DEFAULTS: dict[str, dict[str, Any]] = {
-    "agentprm/TextCraft-v0": {"noisy_labels": "oracle"},
+    "agentprm/TextCraft-v1": {"noisy_labels": "oracle"},
     "agentprm/WebShop-v0": {"noisy_labels": "oracle", "oracle_episodes": 800, "noisy_episodes": 400,
                             "loss": "decisions", "pre_tokenizer": "words", "hidden_size": 64, "layers": 2,
                             "heads": 4, "max_prompt_chars": 1, "lr": 1e-3, "curriculum_steps": 1000, "epochs": 3},

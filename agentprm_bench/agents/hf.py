@@ -152,7 +152,7 @@ class HFPolicy(Policy):
             gens = [torch.Generator().manual_seed((int(seeds[i]) + j * 0x9E3779B97F4A7C15) % 2**63) for i, j in chunk]
             allowed = [tries[i] for i, _ in chunk] if tries is not None else None
             # an admissible action is never cut short: the limit stretches to the longest one
-            limit = max([self.max_new_tokens] + [max(map(len, t)) + 1 for t in allowed or []])
+            limit = max([self.max_new_tokens] + [max(map(len, t), default=0) + 1 for t in allowed or []])
             for key, reply in zip(chunk, self.generate(texts, gens, allowed, limit)):
                 replies[key] = reply
         out = []

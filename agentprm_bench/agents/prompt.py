@@ -17,12 +17,13 @@ SYSTEM = {
     "agentprm/WebShop-v0": (
         "You are shopping on a web store for the product the instruction describes. "
         "Reply with one action: search[query] or click[label] for a bracketed label on the page."),
-    "agentprm/BabyAI-v0": (
-        "You are an agent in a grid world. Reply with one action: turn left, turn right, move forward, "
-        "pick up, drop, toggle, go to <color> <object> <n>, pick up <color> <object> <n>, or open <color> door <n>."),
-    "agentprm/TextCraft-v0": (
-        "You craft Minecraft items. Reply with one command: get N <base item>, "
-        "craft N <item> using n1 <item1>, n2 <item2>, or inventory."),
+    "agentprm/BabyAI-v1": (
+        "You are an agent in a grid world. Reply with one action from the available actions listed "
+        "after each observation, e.g. turn left, move forward, go to <color> <object> <n>, pickup <color> <object> <n>, "
+        "toggle and go through <color> <state> door <n>, drop."),
+    "agentprm/TextCraft-v1": (
+        "You craft Minecraft items. Reply with one command: get N <item> (items without a recipe), "
+        "craft N <item> using n1 <item1>, n2 <item2> (a concrete item for a tag such as planks), or inventory."),
 }
 ACTION_PREFIX = "Action: "
 _ACTION = re.compile(r"Action:\s*(.*)")

@@ -1,7 +1,7 @@
 """The trajectory record: one JSON line per sampled episode (schema below, typed in code).
 
 Trajectory (schema_version 1)
-  env_id            str    gymnasium id, e.g. "agentprm/BabyAI-v0"
+  env_id            str    gymnasium id, e.g. "agentprm/BabyAI-v1"
   env_version       int    the id's version suffix (v0 -> 0)
   task_id           int    global task id
   sample_index      int    which of the N samples of this task (0..N-1)

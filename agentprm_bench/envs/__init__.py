@@ -1,4 +1,7 @@
-"""All environment registration lives here: Gymnasium ids ``agentprm/<Name>-v0``.
+"""All environment registration lives here: Gymnasium ids ``agentprm/<Name>-v<N>``.
+
+The version is bumped whenever an env's behaviour changes (BabyAI and TextCraft went to v1
+when they were made to match AgentGym's servers); records keep the id they were made with.
 
 ``import agentprm_bench`` (or this module) registers them; ``gymnasium.make`` then builds
 them. Entry points are lazy strings, so registering loads no data.
@@ -31,8 +34,8 @@ ENVS: dict[str, EnvEntry] = {
     e.env_id: e
     for e in (
         EnvEntry("agentprm/WebShop-v0", "webshop", "agentprm_bench.envs.webshop.env:WebShopEnv", "success"),
-        EnvEntry("agentprm/BabyAI-v0", "babyai", "agentprm_bench.envs.babyai:BabyAIEnv", "reward"),
-        EnvEntry("agentprm/TextCraft-v0", "textcraft", "agentprm_bench.envs.textcraft:TextCraftEnv", "success"),
+        EnvEntry("agentprm/BabyAI-v1", "babyai", "agentprm_bench.envs.babyai:BabyAIEnv", "reward"),
+        EnvEntry("agentprm/TextCraft-v1", "textcraft", "agentprm_bench.envs.textcraft:TextCraftEnv", "success"),
     )
 }
 

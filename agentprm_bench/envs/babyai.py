@@ -1,47 +1,42 @@
-"""BabyAI as text: real minigrid BabyAI levels, the egocentric view described in words."""
+"""BabyAI as AgentGym serves it: the 40 minigrid BabyAI levels behind a text menu of actions."""
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import importlib
 import io
-import re
-from collections import deque
 from functools import lru_cache
 from typing import Any, Sequence
 
 import gymnasium as gym
 import minigrid  # noqa: F401  (registers the BabyAI-* ids)
 import numpy as np
+from minigrid.envs.babyai.core.levelgen import LevelGen
 from minigrid.utils.baby_ai_bot import BabyAIBot
 
-from agentprm_bench.envs.base import Step, TextEnv, split_ids
+from agentprm_bench.envs.babyai_text import CHECK, View, menu_text, read_view
+from agentprm_bench.envs.base import Step, TextEnv
 
-# The level mixture; task i plays LEVELS[i % len(LEVELS)] with minigrid seed SEED_OFFSET + i.
+# AgentGym's level table, in its order: task i plays LEVELS[i % 40] with minigrid seed i // 40.
 LEVELS = (
-    "BabyAI-GoToRedBallGrey-v0",
-    "BabyAI-GoToLocalS8N7-v0",
-    "BabyAI-GoToObjDoor-v0",
-    "BabyAI-PickupLoc-v0",
-    "BabyAI-PickupDist-v0",
-    "BabyAI-PutNextLocal-v0",
-    "BabyAI-PutNextS4N1-v0",
-    "BabyAI-PutNextS5N2-v0",
-    "BabyAI-OpenDoor-v0",
-    "BabyAI-OpenRedBlueDoors-v0",
-    "BabyAI-UnlockLocal-v0",
-    "BabyAI-ActionObjDoor-v0",
+    "BabyAI-GoToRedBallGrey-v0", "BabyAI-GoToRedBall-v0", "BabyAI-GoToRedBallNoDists-v0", "BabyAI-GoToObjS6-v0",
+    "BabyAI-GoToLocalS8N7-v0", "BabyAI-GoToObjMazeS7-v0", "BabyAI-GoToImpUnlock-v0", "BabyAI-GoToSeqS5R2-v0",
+    "BabyAI-GoToRedBlueBall-v0", "BabyAI-GoToDoor-v0", "BabyAI-GoToObjDoor-v0", "BabyAI-Open-v0",
+    "BabyAI-OpenRedDoor-v0", "BabyAI-OpenDoorLoc-v0", "BabyAI-OpenRedBlueDoorsDebug-v0",
+    "BabyAI-OpenDoorsOrderN4Debug-v0", "BabyAI-Pickup-v0", "BabyAI-UnblockPickup-v0", "BabyAI-PickupLoc-v0",
+    "BabyAI-PickupDistDebug-v0", "BabyAI-PickupAbove-v0", "BabyAI-PutNextLocalS6N4-v0",
+    "BabyAI-PutNextS7N4Carrying-v0", "BabyAI-Unlock-v0", "BabyAI-UnlockLocalDist-v0", "BabyAI-KeyInBox-v0",
+    "BabyAI-UnlockPickupDist-v0", "BabyAI-BlockedUnlockPickup-v0", "BabyAI-UnlockToUnlock-v0",
+    "BabyAI-ActionObjDoor-v0", "BabyAI-FindObjS7-v0", "BabyAI-KeyCorridorS6R3-v0", "BabyAI-OneRoomS20-v0",
+    "BabyAI-MoveTwoAcrossS8N9-v0", "BabyAI-SynthS5R2-v0", "BabyAI-SynthLoc-v0", "BabyAI-SynthSeq-v0",
+    "BabyAI-MiniBossLevel-v0", "BabyAI-BossLevel-v0", "BabyAI-BossLevelNoUnlock-v0",
 )
-NUM_TASKS = 4000
-TEST_SIZE = 400
-SPLIT_SALT = 7
-SEED_OFFSET = 100_000
-BOT_PLAN_CAP = 256
-
-PRIMITIVES = {"turn left": 0, "turn right": 1, "move forward": 2, "pick up": 3, "drop": 4, "toggle": 5}
-PRIMITIVE_TEXT = {v: k for k, v in PRIMITIVES.items()}
-_TARGETED = re.compile(r"^(go to|pick up|open)\s+(?:the\s+)?([a-z]+)\s+([a-z]+)\s+(\d+)$")
-_PICKABLE = ("ball", "box", "key")
+SEEDS_PER_LEVEL = 100
+NUM_TASKS = len(LEVELS) * SEEDS_PER_LEVEL
+TEST_SIZE = 90  # the paper's BabyAI test size; test = task ids 0..89 (every level at seeds 0 and 1, ten at seed 2)
+BOT_HORIZON = 40  # bot primitives simulated ahead: longer than any menu action's path inside the 7x7 view
+PRIMITIVE_TEXT = {0: "turn left", 1: "turn right", 2: "move forward", 4: "drop", 5: "toggle"}
 
 
 def _quiet(fn, *args, **kwargs):
@@ -50,54 +45,158 @@ def _quiet(fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
-def _steps(n: int, word: str) -> str:
-    return f"{n} step{'s' if n != 1 else ''} {word}"
+class BotLoop(RuntimeError):
+    """minigrid's BabyAIBot kept pushing subgoals within one replan (it can cycle forever)."""
+
+
+class _CountedStack(list):
+    """The bot's subgoal stack, counting pushes so a replan that cycles can be stopped."""
+
+    limit = 500
+
+    def __init__(self, items: Any = ()):
+        super().__init__(items)
+        self.pushes = 0
+
+    def append(self, item: Any) -> None:
+        self.pushes += 1
+        if self.pushes > self.limit:
+            raise BotLoop(f"BabyAIBot pushed over {self.limit} subgoals in one replan")
+        super().append(item)
+
+
+def _new_bot(env: Any) -> BabyAIBot:
+    bot = BabyAIBot(env)
+    bot.stack = _CountedStack(bot.stack)
+    return bot
+
+
+def _replan(bot: BabyAIBot, last: int | None) -> int:
+    """The bot's next primitive (quietly); raises BotLoop instead of cycling forever."""
+    bot.stack.pushes = 0
+    return int(_quiet(bot.replan, last))
+
+
+def level_and_seed(task_id: int) -> tuple[str, int]:
+    return LEVELS[task_id % len(LEVELS)], task_id // len(LEVELS)
+
+
+def _stale_room_class(cls: type) -> type:
+    """``cls`` with minigrid 2.x's ``locked_room``: only ``add_locked_room`` replaces it.
+
+    minigrid >= 3 clears ``locked_room`` at the start of every ``gen_mission``; minigrid 2.x
+    (AgentGym pins < 2.5) kept the room of an earlier rejected attempt, or of an earlier
+    reset, which changes some SynthLoc/SynthSeq/Boss missions. Setting None is ignored here.
+    """
+
+    def get(self: Any) -> Any:
+        return self.__dict__.get("_agentgym_locked_room")
+
+    def set_(self: Any, room: Any) -> None:
+        if room is not None:
+            self.__dict__["_agentgym_locked_room"] = room
+
+    return type(f"{cls.__name__}MinigridV2", (cls,), {"locked_room": property(get, set_)})
+
+
+def make_level(name: str) -> Any:
+    """The unwrapped minigrid level as AgentGym's pinned minigrid (< 2.5) builds it.
+
+    minigrid 2.x registered ``BabyAI-GoToObjS6-v0`` with ``room_size=4`` (newer minigrid
+    retired the id for that bug and offers ``-v1`` with 6); AgentGym asks for ``-v0``, so the
+    room is 4. Level generators keep minigrid 2.x's stale locked room (``_stale_room_class``).
+    """
+    if name == "BabyAI-GoToObjS6-v0":
+        from minigrid.envs.babyai import GoToObj
+
+        return GoToObj(room_size=4)
+    spec = gym.spec(name)
+    module, attr = str(spec.entry_point).split(":")
+    cls = getattr(importlib.import_module(module), attr)
+    if issubclass(cls, LevelGen):
+        return _stale_room_class(cls)(**spec.kwargs)
+    return gym.make(name).unwrapped
+
+
+def reset_level(env: Any, seed: int) -> dict[str, Any]:
+    """Reset as the server does: a new level object reset twice with the same seed (the
+    second reset can differ from the first through the stale locked room)."""
+    if isinstance(env, LevelGen):
+        env.__dict__.pop("_agentgym_locked_room", None)
+        _quiet(env.reset, seed=seed)
+    obs, _ = _quiet(env.reset, seed=seed)
+    return obs
+
+
+def _pose(env: Any, touched: tuple) -> tuple:
+    """A state signature: pose, what is carried, and the grid changes so far.
+
+    The grid changes only through pick-up, drop and toggle, so from one start state two
+    primitive sequences with the same interactions at the same cells leave the same grid.
+    """
+    carrying = (env.carrying.type, env.carrying.color) if env.carrying is not None else None
+    return (tuple(int(c) for c in env.agent_pos), int(env.agent_dir), carrying, touched)
+
+
+def _interaction(env: Any, action: int) -> tuple:
+    return (action, tuple(int(c) for c in env.front_pos)) if action in (3, 4, 5) else ()
 
 
 class BabyAIEnv(TextEnv):
-    """Follow a BabyAI instruction in a grid world described in text.
+    """Follow a BabyAI instruction through AgentGym's text interface.
 
     ## Description
-    Real minigrid BabyAI levels (Chevalier-Boisvert et al., 2019): task ``i`` is level
-    ``LEVELS[i % 12]`` generated with seed ``100000 + i``; the mixture spans going to
-    objects and doors, picking up, putting next to (also across rooms), opening doors in
-    order, unlocking a door with its key, and acting on objects next to doors. Every level
-    was kept only if minigrid's bot, lifted to text actions, solves it within 20 turns.
-    4,000 tasks, 400 of them in the fixed test split.
+    The 40 minigrid BabyAI levels of AgentGym's ``agentenv-babyai`` server, in its order:
+    task ``i`` plays level ``LEVELS[i % 40]`` generated with seed ``i // 40`` (as the
+    server's ``reset(data_idx=i)``). 4,000 tasks (seeds 0-99 per level); the test split is
+    task ids 0-89 (the paper tests on 90 BabyAI tasks; AgentGym's exact ids are not
+    published, so the first 90 ids are used: every level at seeds 0 and 1, ten at seed 2).
 
     ## Observation
-    The mission, then what the agent sees in its 7x7 egocentric view: each object with
-    colour, type, a number (closest first among equals), steps forward and left/right,
-    doors with their state (open, closed, locked), how far the wall ahead is, and what is
-    carried. After an action, a line saying what happened comes first.
+    At reset ``Your goal: <mission>`` ("then" and "after you" read "and"), then the
+    server's description of the 7x7 view ("In front of you in this room, you can see
+    several objects: There is a red ball 1 2 steps in front of you and 1 steps to your
+    left.  ... The room has walls around you. You are facing a wall 3 steps away. You are
+    not carrying anything."), then ``Available actions: ["turn left", ...]``. After an
+    action the same without the goal line, or the server's error text for an action that
+    is not on the menu, followed by the menu.
 
     ## Actions
-    Primitives: ``turn left``, ``turn right``, ``move forward``, ``pick up``, ``drop``,
-    ``toggle``. High-level, for an object in view: ``go to <colour> <type> <n>`` (walk a
-    shortest path until facing it), ``pick up <colour> <type> <n>``, ``open <colour> door
-    <n>``. Each high-level action runs several minigrid steps (computed on the full grid).
+    The menu: ``turn left``, ``turn right``, ``move forward``, ``pickup <obj> <n>``,
+    ``drop``, ``go to <obj> <n>``, ``go through <open door> <n>``, ``toggle and go through
+    <door> <n>``, ``toggle``, ``go to goal``, ``check available actions``. A high-level
+    action runs its minigrid primitives until one leaves the view unchanged. Actions are
+    lower-cased and stripped; anything containing "check" lists the menu.
+    ``info["admissible_actions"]`` is the menu.
 
     ## Rewards
-    As minigrid gives it: 1 - 0.9 * (steps used / max steps) on success, else 0, where
-    steps are minigrid primitive steps. The paper's metric is the mean reward.
+    The server reports minigrid's reward of the last primitive (1 - 0.9 * steps / max
+    steps on success) as a running value; ``step`` returns its change, so an episode's
+    return equals the server's final reward, and ``info["agentgym_reward"]`` carries the
+    value itself. The paper's metric is the mean final reward.
 
     ## Episode end
-    Terminated on success (or minigrid failure); truncated after ``max_turns`` text actions
-    (default 20) or when minigrid's own step limit runs out.
+    Terminated when a primitive succeeds with reward > 0.5 (a later, cheaper success
+    leaves the episode running, as on the server); truncated after ``max_turns`` text
+    actions (default 20, the paper's limit).
 
     ## Arguments
     ``max_turns`` (int, default 20), ``split`` ("train" | "test"), ``render_mode`` ("ansi").
     """
 
     default_max_turns = 20
-    observation_max_length = 4096
+    observation_max_length = 8192
 
     def __init__(self, *, max_turns: int | None = None, split: str = "test", render_mode: str | None = None):
         super().__init__(max_turns=max_turns, split=split, render_mode=render_mode)
         self._envs: dict[str, Any] = {}
         self.level = ""
+        self.minigrid_seed = 0
+        self.goal = ""
         self._won = False
-        self._visible: dict[str, tuple[int, int]] = {}
+        self._reward = 0.0
+        self._view: View | None = None
+        self._image: np.ndarray | None = None
 
     @classmethod
     def num_tasks(cls) -> int:
@@ -112,241 +211,170 @@ class BabyAIEnv(TextEnv):
         return self._envs[self.level]
 
     def _reset_task(self, task_id: int) -> str:
-        self.level = LEVELS[task_id % len(LEVELS)]
+        self.level, self.minigrid_seed = level_and_seed(task_id)
         if self.level not in self._envs:
-            self._envs[self.level] = gym.make(self.level).unwrapped
-        _quiet(self.grid_env.reset, seed=SEED_OFFSET + task_id)
+            self._envs[self.level] = make_level(self.level)
+        obs = reset_level(self.grid_env, self.minigrid_seed)
+        self.goal = self.grid_env.mission
+        if "then" in self.goal:
+            self.goal = self.goal.replace("then", "and")
+        if "after you" in self.goal:
+            self.goal = self.goal.replace("after you", "and")
         self._won = False
-        self._initial = copy.deepcopy(self.grid_env)
+        self._reward = 0.0
+        self._image = obs["image"]
+        self._view = read_view(self.grid_env, obs)
+        self._initial: Any = None  # a copy of the level at reset, made when the oracle first needs it
+        self._initial_seed = self.minigrid_seed
         self._prims: list[int] = []
         self._tracker: list[Any] | None = None
-        return self._describe("")
+        return f"Your goal: {self.goal}\n{self._view.description}\n{menu_text(self._view.actions)}"
 
     @property
     def won(self) -> bool:
         return self._won
 
     def extra_info(self) -> dict[str, Any]:
-        return {"level": self.level, "mission": self.grid_env.mission if self.level else ""}
-
-    # ----- view --------------------------------------------------------------------------
-    def _view(self) -> list[tuple[str, tuple[int, int], int, int, Any]]:
-        """Visible objects as (name, world position, steps forward, steps right, object)."""
-        env = self.grid_env
-        grid, vis = env.gen_obs_grid()
-        vs = env.agent_view_size
-        ax, ay = (int(c) for c in env.agent_pos)
-        fwd, right = env.dir_vec, env.right_vec
-        found = []
-        for j in range(vs):
-            for i in range(vs):
-                obj = grid.get(i, j)
-                if not vis[i, j] or obj is None or obj.type in ("wall", "floor", "empty"):
-                    continue
-                f, r = vs - 1 - j, i - vs // 2
-                if f == 0 and r == 0:
-                    continue
-                pos = (ax + f * int(fwd[0]) + r * int(right[0]), ay + f * int(fwd[1]) + r * int(right[1]))
-                found.append((f, r, obj, pos))
-        found.sort(key=lambda t: (abs(t[0]) + abs(t[1]), t[0], t[1]))
-        counts: dict[str, int] = {}
-        named = []
-        for f, r, obj, pos in found:
-            kind = f"{obj.color} {obj.type}"
-            counts[kind] = counts.get(kind, 0) + 1
-            named.append((f"{kind} {counts[kind]}", pos, f, r, obj))
-        return named
-
-    def _describe(self, event: str) -> str:
-        env = self.grid_env
-        view = self._view()
-        self._visible = {name: pos for name, pos, *_ in view}
-        lines = [event] if event else []
-        lines.append(f"Mission: {env.mission}")
-        if view:
-            lines.append("You see:")
-            for name, _, f, r, obj in view:
-                where = [_steps(f, "forward")] if f else []
-                if r:
-                    where.append(_steps(abs(r), "right" if r > 0 else "left"))
-                state = ""
-                if obj.type == "door":
-                    state = " (locked)" if obj.is_locked else " (open)" if obj.is_open else " (closed)"
-                lines.append(f"- {name}{state}: {', '.join(where)}")
-        else:
-            lines.append("You see no objects.")
-        lines.append(self._ahead())
-        lines.append(f"You are carrying a {env.carrying.color} {env.carrying.type}." if env.carrying
-                     else "You are carrying nothing.")
-        return "\n".join(lines)
-
-    def _ahead(self) -> str:
-        env = self.grid_env
-        pos = np.array(env.agent_pos)
-        for dist in range(1, env.agent_view_size):
-            pos = pos + env.dir_vec
-            cell = env.grid.get(*pos)
-            if cell is not None and cell.type == "wall":
-                return f"A wall is {_steps(dist, 'ahead')}."
-            if cell is not None and not cell.can_overlap():
-                return f"The way ahead is blocked by a {cell.color} {cell.type} {_steps(dist, 'ahead')}."
-        return "The way ahead is clear."
+        return {"level": self.level, "minigrid_seed": self.minigrid_seed, "mission": self.goal,
+                "agentgym_reward": self._reward}
 
     # ----- dynamics ----------------------------------------------------------------------
-    def _run(self, primitives: list[int]) -> tuple[float, bool]:
-        env, total = self.grid_env, 0.0
+    def _act(self, action: str) -> Step:
+        assert self._view is not None
+        text = action.lower().strip()
+        menu = self._view.actions
+        if "check" in text:
+            return Step("You can take the following actions: " + ", ".join(menu) + "\n" + menu_text(menu))
+        if text == "" or text not in menu:
+            why = "No change in state." if text == "" else self._view.errors.get(
+                text, "The action is not recognized. Please check valid actions.")
+            return Step(f"{why}\n{menu_text(menu)}", valid=False)
+        primitives = menu[text]
+        if not primitives:
+            return Step(f"No change in state.\n{menu_text(menu)}")
+        env = self.grid_env
         for a in primitives:
             self._prims.append(a)
-            _, reward, terminated, truncated, _ = env.step(a)
-            total += float(reward)
-            if terminated or truncated:
-                self._won = terminated and reward > 0
-                return total, True
-        return total, False
+            obs, reward, terminated, _, _ = env.step(a)
+            changed = bool((obs["image"] != self._image).any())
+            if not changed:
+                break
+            self._image = obs["image"]
+        self._image = obs["image"]
+        self._view = read_view(env, obs)
+        text_out = self._view.description
+        done = bool(terminated)
+        if done:
+            text_out += "\n The task is completed."
+        before, self._reward = self._reward, float(reward)
+        if done and self._reward <= 0.5:
+            done = False
+        if self._reward == 1 and not done:
+            done = True
+            text_out += "\n The task is completed."
+        self._won = done
+        return Step(f"{text_out}\n{menu_text(self._view.actions)}", reward=self._reward - before, terminated=done)
 
-    def _act(self, action: str) -> Step:
-        text = " ".join(action.lower().split())
-        if text in PRIMITIVES:
-            reward, ended = self._run([PRIMITIVES[text]])
-            return Step(self._describe(f"You {text}."), reward, ended)
-        m = _TARGETED.match(text)
-        if not m:
-            return Step(self._describe(f"Nothing happens: '{self.echo(action)}' is not a valid action."), valid=False)
-        verb, name = m.group(1), f"{m.group(2)} {m.group(3)} {m.group(4)}"
-        if name not in self._visible:
-            return Step(self._describe(f"Nothing happens: you do not see a {name}."), valid=False)
-        target = self._visible[name]
-        obj = self.grid_env.grid.get(*target)
-        if verb == "pick up" and (obj.type not in _PICKABLE or self.grid_env.carrying is not None):
-            why = "you are already carrying something" if self.grid_env.carrying else f"a {obj.type} cannot be picked up"
-            return Step(self._describe(f"Nothing happens: {why}."), valid=False)
-        if verb == "open" and (obj.type != "door" or obj.is_open):
-            why = "it is already open" if obj.type == "door" else f"a {obj.type} is not a door"
-            return Step(self._describe(f"Nothing happens: {why}."), valid=False)
-        path = self._path_to_face(target)
-        if path is None:
-            return Step(self._describe(f"Nothing happens: there is no free path to the {name}."), valid=False)
-        extra = {"go to": [], "pick up": [PRIMITIVES["pick up"]], "open": [PRIMITIVES["toggle"]]}[verb]
-        reward, ended = self._run(path + extra)
-        done_text = {"go to": f"You go to the {name}.", "pick up": f"You pick up the {name}.",
-                     "open": f"You try to open the {name}."}[verb]
-        return Step(self._describe(done_text), reward, ended)
-
-    def _path_to_face(self, target: tuple[int, int]) -> list[int] | None:
-        """Shortest turn/forward sequence after which the agent faces ``target`` (BFS on the grid)."""
-        env = self.grid_env
-        start = (int(env.agent_pos[0]), int(env.agent_pos[1]), int(env.agent_dir))
-        vecs = [(1, 0), (0, 1), (-1, 0), (0, -1)]
-        prev: dict[tuple[int, int, int], tuple[tuple[int, int, int], int] | None] = {start: None}
-        queue = deque([start])
-        while queue:
-            state = queue.popleft()
-            x, y, d = state
-            if (x + vecs[d][0], y + vecs[d][1]) == target:
-                actions = []
-                while prev[state] is not None:
-                    state, a = prev[state]  # type: ignore[misc]
-                    actions.append(a)
-                return actions[::-1]
-            nx, ny = x + vecs[d][0], y + vecs[d][1]
-            cell = env.grid.get(nx, ny) if 0 <= nx < env.width and 0 <= ny < env.height else None
-            moves = [((x, y, (d - 1) % 4), 0), ((x, y, (d + 1) % 4), 1)]
-            if 0 <= nx < env.width and 0 <= ny < env.height and (cell is None or cell.can_overlap()):
-                moves.append(((nx, ny, d), 2))
-            for nxt, a in moves:
-                if nxt not in prev:
-                    prev[nxt] = (state, a)
-                    queue.append(nxt)
-        return None
+    def admissible_actions(self) -> list[str]:
+        assert self._view is not None
+        return list(self._view.actions)
 
     # ----- oracle ------------------------------------------------------------------------
+    def _initial_level(self) -> Any:
+        if self._initial is None:
+            fresh = make_level(self.level)
+            reset_level(fresh, self._initial_seed)
+            self._initial = fresh
+        return self._initial
+
     def _synced_bot(self) -> tuple[Any, BabyAIBot, int | None]:
         """A BabyAIBot that has followed every primitive since reset (built lazily, advanced
         incrementally), on its own copy of the level: (level copy, bot, last action)."""
         if self._tracker is None:
-            sim = copy.deepcopy(self._initial)
-            self._tracker = [sim, BabyAIBot(sim), 0, None]
+            sim = copy.deepcopy(self._initial_level())
+            self._tracker = [sim, _new_bot(sim), 0, None]
         sim, bot, synced, last = self._tracker
         for a in self._prims[synced:]:
-            _quiet(bot.replan, last)
+            _replan(bot, last)
             sim.step(a)
             # Moves are reported so the bot replans its path; a pick-up/drop/toggle is not, or the
-            # bot would plan to undo one done earlier than its own plan (e.g. fetching a key
-            # before exploring for the door). Its subgoals re-check the world state anyway.
+            # bot would plan to undo one done earlier than its own plan. Its subgoals re-check the world.
             last = a if a in (0, 1, 2) else None
         self._tracker[2:] = [len(self._prims), last]
         return sim, bot, last
 
-    def _bot_plan(self) -> tuple[list[int], list[tuple[int, int]], tuple[int, int]]:
-        """The bot's remaining plan, simulated on a copy: its primitive actions, the cell in
-        front before each, and the cell in front at the end."""
+    def _bot_plan(self) -> tuple[list[int], list[tuple]]:
+        """The bot's next ``BOT_HORIZON`` primitives, simulated on a copy, and the state after each."""
         try:
             sim, bot, last = copy.deepcopy(self._synced_bot())
         except Exception:  # the bot asserts in states it cannot explain; start one afresh
             self._tracker = None
             sim = copy.deepcopy(self.grid_env)
-            bot, last = BabyAIBot(sim), None
+            bot, last = _new_bot(sim), None
         actions: list[int] = []
-        fronts: list[tuple[int, int]] = []
-        for _ in range(BOT_PLAN_CAP):
-            a = int(_quiet(bot.replan, last))
+        states: list[tuple] = []
+        touched: tuple = ()
+        for _ in range(BOT_HORIZON):
+            try:
+                a = _replan(bot, last)
+            except BotLoop:
+                break
             last = None
             if a == int(sim.actions.done):
                 break
             actions.append(a)
-            fronts.append(tuple(int(c) for c in sim.front_pos))
+            touched += _interaction(sim, a)
             _, _, terminated, truncated, _ = sim.step(a)
+            states.append(_pose(sim, touched))
             if terminated or truncated:
                 break
-        return actions, fronts, tuple(int(c) for c in sim.front_pos)
+        return actions, states
+
+    def _outcome(self, primitives: list[int]) -> tuple:
+        """The state a menu action leads to (run on a copy with the server's stop rule)."""
+        sim = copy.deepcopy(self.grid_env)
+        image, touched = self._image, ()
+        for a in primitives:
+            touched += _interaction(sim, a)
+            obs, *_ = sim.step(a)
+            if not (obs["image"] != image).any():
+                break
+            image = obs["image"]
+        return _pose(sim, touched)
 
     def oracle_action(self) -> str:
-        """BabyAIBot's plan lifted to text: the high-level action that reaches the bot's next
-        interaction (or final position) when its object is in view, else the bot's next primitive."""
+        """The menu action that gets furthest along minigrid's BabyAIBot plan.
+
+        Every menu action is run on a copy of the level; the one whose resulting state lies
+        furthest along the bot's simulated plan wins (earlier menu entries on ties). A state
+        on the plan's cells but facing another way counts 1.5 primitives less. If none lies
+        on the plan, the bot's next primitive is used where the menu offers it.
+        """
+        assert self._view is not None
         try:
-            actions, fronts, end_front = self._bot_plan()
+            actions, states = self._bot_plan()
         except Exception:  # no plan from this state (e.g. the bot's own assertion): explore
             return "turn left"
         if not actions:
-            return "toggle"
-        interactions = [k for k, a in enumerate(actions) if a in (3, 4, 5)]
-        k = interactions[0] if interactions else len(actions)
-        if k >= 2:
-            by_pos = {pos: name for name, pos in self._visible.items()}
-            target = fronts[k] if k < len(actions) else end_front
-            kind = actions[k] if k < len(actions) else None
-            if kind == 4 and k > 4:  # far drop: walk to the object it goes next to; the bot then drops
-                near = [(target[0] + dx, target[1] + dy) for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1))]
-                names = [by_pos[p] for p in near if p in by_pos and self._path_to_face(p)]
-                m = re.search(r"next to (?:a|the) (?:(\w+) )?(\w+)$", self.grid_env.mission)
-                named = [n for n in names if m and n.split()[1] == m.group(2)
-                         and (m.group(1) is None or n.split()[0] == m.group(1))]
-                if named or names:
-                    return f"go to {(named or names)[0]}"
-            elif target in by_pos:
-                name = by_pos[target]
-                obj = self.grid_env.grid.get(*target)
-                if kind == 3:
-                    return f"pick up {name}"
-                if kind == 5 and obj.type == "door" and not obj.is_open:
-                    return f"open {name}"
-                if kind is None and self._path_to_face(target):
-                    return f"go to {name}"
-        return PRIMITIVE_TEXT[actions[0]]
-
-    def admissible_actions(self) -> list[str]:
-        actions = list(PRIMITIVES)
-        carrying = self.grid_env.carrying is not None
-        for name, pos in self._visible.items():
-            obj = self.grid_env.grid.get(*pos)
-            actions.append(f"go to {name}")
-            if obj.type in _PICKABLE and not carrying:
-                actions.append(f"pick up {name}")
-            if obj.type == "door" and not obj.is_open:
-                actions.append(f"open {name}")
-        return actions
+            return "toggle" if "toggle" in self._view.actions else "turn left"
+        exact = {key: k for k, key in enumerate(states)}
+        by_cell = {(key[0], key[2], key[3]): k for k, key in enumerate(states)}  # pose without direction
+        best, best_score = None, -1.0
+        for text, primitives in self._view.actions.items():
+            if not primitives or text == CHECK:
+                continue
+            key = self._outcome(primitives)
+            score = float(exact.get(key, -1))
+            if score < 0 and (key[0], key[2], key[3]) in by_cell:
+                score = by_cell[(key[0], key[2], key[3])] - 1.5  # on the path, facing elsewhere: a turn or two to fix
+            if score > best_score:
+                best, best_score = text, score
+        if best is not None:
+            return best
+        first = PRIMITIVE_TEXT.get(actions[0], "turn left")
+        return first if first in self._view.actions else "turn left"
 
 
 @lru_cache(maxsize=1)
 def _splits() -> dict[str, list[int]]:
-    return split_ids(NUM_TASKS, TEST_SIZE, SPLIT_SALT)
+    return {"test": list(range(TEST_SIZE)), "train": list(range(TEST_SIZE, NUM_TASKS))}

@@ -142,7 +142,11 @@ class TextEnv(gym.Env[str, str], EzPickle):
         action = action if isinstance(action, str) else str(action)
         self.history.append(action)
         self.turn += 1
-        result = self._act(action.strip())
+        if len(action) > ACTION_MAX_LENGTH:
+            result = Step(f"Your action has {len(action)} characters; the limit is {ACTION_MAX_LENGTH}. "
+                          "Nothing happened.", valid=False)
+        else:
+            result = self._act(action)
         obs = self._clip(result.observation)
         truncated = (not result.terminated) and self.turn >= self.max_turns
         self._done = result.terminated or truncated

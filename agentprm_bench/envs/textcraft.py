@@ -1,25 +1,19 @@
-"""TextCraft: craft a Minecraft item from base materials by text commands."""
+"""TextCraft as ADaPT wrote it and AgentGym serves it: craft a Minecraft item by text commands."""
 
 from __future__ import annotations
 
 import math
-import re
+import random
 from functools import lru_cache
 from typing import Any, Sequence
 
-import numpy as np
-
-from agentprm_bench.envs.base import Step, TextEnv, split_ids
-from agentprm_bench.envs.textcraft_recipes import CraftingRules, Ingredient, Recipe, item_id, load_rules, readable
+from agentprm_bench.envs.base import Step, TextEnv
+from agentprm_bench.errors import UserError
+from agentprm_bench.envs.textcraft_recipes import (CraftingRules, Ingredient, Recipe, adapt_test_goals,
+                                                   load_rules, readable)
 
 MAX_DISTRACTORS = 10
-TASK_TURN_BUDGET = 20  # tasks whose shortest command plan exceeds the paper's turn limit are left out
-TEST_SIZE = 200
-SPLIT_SALT = 20231114
-
-_GET = re.compile(r"^get\s+(\d+)\s+(.+)$", re.IGNORECASE)
-_CRAFT = re.compile(r"^craft\s+(?:(\d+)\s+)?(.+?)\s+using\s+(.+)$", re.IGNORECASE)
-_COUNT = re.compile(r"^(\d+)\s+(.+)$")
+AGENTGYM_RESET_SEED = 42  # AgentGym's reset seeds Python's random with 42 before drawing distractors
 
 
 def _best_recipe(rules: CraftingRules, item: str, memo: dict[str, tuple[float, Recipe | None]]) -> tuple[float, Recipe | None]:
@@ -28,7 +22,7 @@ def _best_recipe(rules: CraftingRules, item: str, memo: dict[str, tuple[float, R
         return memo[item]
     memo[item] = (math.inf, None)
     if item not in rules.recipes:
-        memo[item] = (1.0, None)
+        memo[item] = (1.0, None) if rules.is_base(item) else (math.inf, None)
         return memo[item]
     best: tuple[float, Recipe | None] = (math.inf, None)
     for recipe in rules.recipes[item]:
@@ -42,26 +36,25 @@ def _best_recipe(rules: CraftingRules, item: str, memo: dict[str, tuple[float, R
 def _ingredient_cost(rules: CraftingRules, ing: Ingredient, memo: dict) -> tuple[float, str]:
     if not ing.is_tag:
         return _best_recipe(rules, ing.name, memo)[0], ing.name
-    members = rules.tag_members(ing.name)
-    costs = [(_best_recipe(rules, m, memo)[0], m) for m in members]
+    costs = [(_best_recipe(rules, m, memo)[0], m) for m in rules.members(ing.name)]
     return min(costs) if costs else (math.inf, ing.name)
 
 
 def plan_commands(rules: CraftingRules, goal: str, inventory: dict[str, int]) -> list[str]:
-    """A shortest-by-estimate command list that crafts ``goal`` starting from ``inventory``.
+    """A short command list (by a command-count estimate) that crafts ``goal`` from ``inventory``.
 
-    All ``get`` commands come first (one per base item, with the total amount needed),
-    then the ``craft`` commands in dependency order.
+    All ``get`` commands come first (one per base item, with the total amount needed), then
+    the ``craft`` commands in dependency order; tag ingredients are named by a member item.
     """
     memo: dict[str, tuple[float, Recipe | None]] = {}
-    inv = dict(inventory)
+    inv = {k: v for k, v in inventory.items() if v > 0}
     gets: dict[str, int] = {}
     crafts: list[str] = []
 
-    def _pick_member(ing: Ingredient, amount: int) -> str:
+    def pick(ing: Ingredient, amount: int) -> str:
         """A tag ingredient is filled by a member already held in quantity, else the cheapest."""
         if ing.is_tag:
-            held = [m for m in sorted(inv) if inv[m] >= amount and rules.satisfies(m, ing)]
+            held = [m for m in inv if inv[m] >= amount and rules.fills(m, ing)]
             if held:
                 return held[0]
         return _ingredient_cost(rules, ing, memo)[1]
@@ -77,7 +70,7 @@ def plan_commands(rules: CraftingRules, goal: str, inventory: dict[str, int]) ->
             inv[item] = inv.get(item, 0) + need
             return
         times = math.ceil(need / recipe.count)
-        chosen = [(_pick_member(ing, ing.count * times), ing.count) for ing in recipe.inputs]
+        chosen = [(pick(ing, ing.count * times), ing.count) for ing in recipe.inputs]
         for name, count in chosen:
             acquire(name, count * times)
         for _ in range(times):
@@ -93,39 +86,63 @@ def plan_commands(rules: CraftingRules, goal: str, inventory: dict[str, int]) ->
 
 @lru_cache(maxsize=1)
 def task_items() -> tuple[str, ...]:
-    """Goal items, ordered by (crafting depth, name); a task id indexes this tuple."""
+    """Goal items by task id: ADaPT's 200 test goals in episode order, then every other
+    craftable item ordered by (crafting depth, id)."""
     rules = load_rules()
-    items = [i for i in rules.recipes if len(plan_commands(rules, i, {})) <= TASK_TURN_BUDGET]
-    return tuple(sorted(items, key=lambda i: (rules.depth(i), i)))
+    test = adapt_test_goals()
+    rest = sorted((i for i in rules.recipes if i not in set(test)), key=lambda i: (rules.depth(i), i))
+    return tuple(test) + tuple(rest)
+
+
+def _parse_count(text: str) -> tuple[int, str] | None:
+    """``([0-9]+) (.*)`` matched at the start of one line: (count, rest of the line)."""
+    line = text.split("\n", 1)[0]
+    k = 0
+    while k < len(line) and line[k] in "0123456789":
+        k += 1
+    if k == 0 or k >= len(line) or line[k] != " ":
+        return None
+    return int(line[:k]), line[k + 1:]
 
 
 class TextCraftEnv(TextEnv):
     """Craft a target Minecraft item from base materials using text commands.
 
     ## Description
-    The real Minecraft 1.16 crafting recipes under TextCraft's rules (see
-    ``textcraft_recipes``). Each task is one craftable goal item; tasks are ordered by
-    minimum crafting depth (1-4) and cover every item whose shortest plan fits in 20
-    commands (the paper's turn limit). ``info`` reports the goal's depth.
+    ADaPT's TextCraft (Prasad et al., 2023), the code AgentGym's ``agentenv-textcraft``
+    serves: the Minecraft 1.16 crafting recipes under its rules (``textcraft_recipes``).
+    Task ``i < 200`` is ADaPT's test goal ``env_i`` (the split "test"); tasks 200 and up
+    are every other craftable item, ordered by minimum crafting depth then id ("train").
 
     ## Observation
-    At reset: "Crafting commands:" with every recipe of the goal's crafting tree plus up
-    to 10 distractor recipes that share an ingredient with it, shuffled (fixed per task),
-    then "Goal: craft X.". After each action: its result ("Got 2 oak log", "Crafted 4 oak
-    planks", "Inventory: [stick] (4)", or why it failed).
+    At reset ``Crafting commands:`` with every recipe of the goal's crafting tree plus up to
+    10 distractor recipes that share an ingredient with it, shuffled, then ``Goal: craft
+    X.``. The candidate distractors are drawn as the original draws them (Python's
+    ``random`` seeded 42, up to 10 uses per ingredient listing of the tree walk), so the
+    candidate set and the number shown match it; which 10 candidates and which line order
+    the original then shows depends on Python's per-process string hashing (it samples and
+    shuffles a ``set``), so here the same generator runs over the sorted lines instead. After an action, the
+    original's text, verbatim: ``Got 2 oak logs``, ``Crafted 4 minecraft:oak_planks``,
+    ``Inventory: [stick] (4) ``, ``Could not find X``, ``Could not find enough items to
+    craft minecraft:X``, ``Could not find a valid recipe for ItemTagWithCount(...)``,
+    ``Wrong item format: ...``, ``Could not execute ...``.
 
     ## Actions
-    ``get N <base item>`` (base items only, any amount); ``craft N <item> using n1 a, n2 b``
-    with the recipe's exact ingredient counts, naming a concrete item for a tag ingredient
-    (e.g. "oak planks" for "planks"); ``inventory``. ``info["admissible_actions"]`` lists
-    a ``get`` for each base item of the tree (with its recipe count), a ``craft`` for each
-    displayed recipe (a tag named by the member held, else its first member), and ``inventory``.
+    As the original parses them, case-sensitive, no trimming: ``get N <item>`` (items
+    without a recipe that are not tags; N may be 0), ``craft <N> <item> using n1 a, n2 b``
+    (the recipe's exact counts, a concrete item for a tag ingredient; N itself is not
+    checked), and anything starting with ``inventory``. ``info["admissible_actions"]`` (an
+    extension: the original lists none) holds the ``get`` commands of the oracle's plan from
+    the current inventory, a ``get`` per base item of the tree with its recipe count, a
+    ``craft`` per shown recipe (a tag named by the member held, else its first member) and
+    ``inventory``.
 
     ## Rewards
     1.0 when the goal item is crafted, else 0.
 
     ## Episode end
-    Terminated when the goal is crafted; truncated after ``max_turns`` actions (default 20).
+    Terminated when the goal is crafted; truncated after ``max_turns`` actions (default 20,
+    the paper's limit).
 
     ## Arguments
     ``max_turns`` (int, default 20), ``split`` ("train" | "test", for tasks drawn when no
@@ -161,7 +178,11 @@ class TextCraftEnv(TextEnv):
         if self.depths is None:
             return ids
         items = task_items()
-        return [i for i in ids if self.rules.depth(items[i]) in self.depths]
+        pool = [i for i in ids if self.rules.depth(items[i]) in self.depths]
+        if not pool:
+            raise UserError(f"no {self.split} task has crafting depth in {self.depths} (train goals have depth 1-2: "
+                            "ADaPT's 200 test goals include every deeper item); pick other depths or split='test'")
+        return pool
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         options = dict(options or {})
@@ -176,86 +197,125 @@ class TextCraftEnv(TextEnv):
         self.goal = task_items()[task_id]
         self.inventory = {}
         self._won = False
-        tree = self.rules.recipe_tree(self.goal)
-        rng = np.random.Generator(np.random.PCG64(SPLIT_SALT + task_id))
-        candidates: dict[Recipe, None] = {}
-        for recipe in tree:
+        walk = self.rules.walk(self.goal)
+        tree_text = sorted({r.text for r in walk})
+        rng = random.Random(AGENTGYM_RESET_SEED)
+        candidates: set[str] = set()
+        for recipe in walk:  # the original's draws, in its order: up to 10 uses per ingredient listing
             for ing in recipe.inputs:
                 uses = self.rules.uses(ing.name)
-                picks = rng.permutation(len(uses))[:MAX_DISTRACTORS] if uses else []
-                for k in picks:
-                    candidates.setdefault(uses[int(k)], None)
-        distractors = [r for r in candidates if r not in set(tree)]
-        picks = rng.permutation(len(distractors))[:MAX_DISTRACTORS]
-        shown = tree + [distractors[int(k)] for k in picks]
-        order = rng.permutation(len(shown))
-        self._shown = [shown[int(k)] for k in order]
-        bases = {}
+                if uses:
+                    candidates.update(r.text for r in rng.sample(uses, min(len(uses), MAX_DISTRACTORS)))
+        self.distractor_candidates = sorted(candidates - set(tree_text))
+        lines = tree_text + rng.sample(self.distractor_candidates,
+                                       min(len(self.distractor_candidates), MAX_DISTRACTORS))
+        rng.shuffle(lines)
+        by_text = {r.text: r for r in self.rules.below(self.goal)}
+        by_text.update({r.text: r for rs in self.rules.recipes.values() for r in rs if r.text in set(lines)
+                        and r.text not in by_text})
+        self._shown = [by_text[line] for line in lines]
+        tree = list({r.text: r for r in walk}.values())
+        bases: dict[str, int] = {}
         for recipe in tree:
             for ing in recipe.inputs:
-                if ing.name in self.rules.base_items:
+                if self.rules.is_base(ing.name):
                     bases[ing.name] = max(bases.get(ing.name, 0), ing.count)
         self._tree_bases = sorted((n, b) for b, n in bases.items())
-        lines = "\n".join(r.text for r in self._shown)
-        return f"Crafting commands:\n{lines}\n\nGoal: craft {readable(self.goal)}."
+        listing = "\n".join(r.text for r in self._shown)
+        return f"Crafting commands:\n{listing}\n\nGoal: craft {readable(self.goal)}."
 
     @property
     def depth(self) -> int:
         return self.rules.depth(self.goal)
 
-    # ----- dynamics ----------------------------------------------------------------------
+    def extra_info(self) -> dict[str, Any]:
+        return {"goal": self.goal, "depth": self.depth if self.goal else 0}
+
+    # ----- dynamics: the original's parser and messages ------------------------------------
     def _act(self, action: str) -> Step:
-        text = action.strip()
-        low = text.lower()
-        if low == "inventory":
+        line = action.split("\n", 1)[0]
+        if line.startswith("craft "):
+            cut = line.rfind(" using ")
+            if cut >= len("craft "):
+                return self._craft(line[len("craft "):cut], line[cut + len(" using "):])
+        if line.startswith("get "):
+            parsed = _parse_count(line[len("get "):])
+            if parsed is not None:
+                return self._get(*parsed)
+        if action.startswith("inventory"):
             return Step(self._inventory_text())
-        m = _GET.match(text)
-        if m:
-            return self._get(int(m.group(1)), item_id(m.group(2)))
-        m = _CRAFT.match(text)
-        if m:
-            return self._craft(item_id(m.group(2)), m.group(3))
-        return Step(f"Nothing happens: '{self.echo(text)}' is not a command. Use 'get N item', "
-                    "'craft N item using n1 item1, n2 item2' or 'inventory'.", valid=False)
+        return Step(f"Could not execute {action}", valid=False)
+
+    def _item(self, text: str) -> tuple[str, bool]:
+        """The original's reading of an item name: (id, is a tag)."""
+        name = "minecraft:" + text.replace(" ", "_")
+        return name, name in self.rules.tags
 
     def _inventory_text(self) -> str:
         if not self.inventory:
             return "Inventory: You are not carrying anything."
-        return "Inventory: " + " ".join(f"[{readable(i)}] ({n})" for i, n in self.inventory.items())
+        return "Inventory: " + "".join(f"[{readable(i)}] ({n}) " for i, n in self.inventory.items())
 
-    def _get(self, n: int, item: str) -> Step:
-        if n <= 0:
-            return Step(f"Could not get {n} {readable(item)}: the amount must be positive.", valid=False)
-        if item not in self.rules.base_items:
-            why = "it must be crafted" if self.rules.is_craftable(item) else "it is not a base item"
-            return Step(f"Could not find {readable(item)}: {why}.", valid=False)
-        self.inventory[item] = self.inventory.get(item, 0) + n
-        return Step(f"Got {n} {readable(item)}")
+    def _get(self, n: int, text: str) -> Step:
+        name, is_tag = self._item(text)
+        if is_tag or not self.rules.is_base(name):
+            return Step(f"Could not find {text}", valid=False)
+        self.inventory[name] = self.inventory.get(name, 0) + n
+        if name == self.goal:
+            self._won = True
+            return Step(f"Got {n} {text}", reward=1.0, terminated=True)
+        return Step(f"Got {n} {text}")
 
-    def _craft(self, output: str, ingredients_text: str) -> Step:
-        given: list[tuple[str, int]] = []
-        for part in ingredients_text.split(","):
-            m = _COUNT.match(part.strip())
-            if not m:
-                return Step(f"Could not craft: wrong ingredient format '{self.echo(part.strip())}' "
-                            "(expected 'N item').", valid=False)
-            given.append((item_id(m.group(2)), int(m.group(1))))
-        if output not in self.rules.recipes:
-            return Step(f"Could not find a recipe for {self.echo(readable(output))}.", valid=False)
-        if any(self.inventory.get(name, 0) < n for name, n in given):
-            return Step(f"Could not find enough items to craft {readable(output)}.", valid=False)
-        recipe = self.rules.match(output, given)
-        if recipe is None:
-            return Step(f"Could not find a valid recipe for {readable(output)} with those ingredients.", valid=False)
-        for name, n in given:
+    def _craft(self, output_text: str, inputs_text: str) -> Step:
+        parsed = _parse_count(output_text)
+        out_name, out_tag = self._item(parsed[1] if parsed else output_text)
+        out_count = parsed[0] if parsed else 1
+        given: list[tuple[str, bool, int]] = []
+        for part in inputs_text.split(","):
+            m = _parse_count(part.strip())
+            if m is None:
+                return Step(f"Wrong item format: {part.strip()}", valid=False)
+            given.append((*self._item(m[1]), m[0]))
+        out_id = None if out_tag else out_name
+        if any(is_tag or self.inventory.get(name, -1) < n for name, is_tag, n in given):
+            return Step(f"Could not find enough items to craft {out_id}", valid=False)
+        made = self._match(out_id, given)
+        if made is None:
+            tag, item = (out_name, None) if out_tag else (None, out_name)
+            return Step(f"Could not find a valid recipe for ItemTagWithCount(item_tag=ItemTag(tag={tag!r}, "
+                        f"item_id={item!r}), count={out_count!r})", valid=False)
+        for name, _, n in given:
             self.inventory[name] -= n
             if self.inventory[name] == 0:
                 del self.inventory[name]
-        self.inventory[output] = self.inventory.get(output, 0) + recipe.count
-        if output == self.goal:
+        self.inventory[made.output] = self.inventory.get(made.output, 0) + made.count
+        if made.output == self.goal:
             self._won = True
-            return Step(f"Crafted {recipe.count} {readable(output)}", reward=1.0, terminated=True)
-        return Step(f"Crafted {recipe.count} {readable(output)}")
+            return Step(f"Crafted {made.count} {made.output}", reward=1.0, terminated=True)
+        return Step(f"Crafted {made.count} {made.output}")
+
+    def _match(self, out_id: str | None, given: list[tuple[str, bool, int]]) -> Recipe | None:
+        """The first recipe of the output (load order) whose ingredients the given list fills exactly."""
+        if out_id is None or out_id not in self.rules.recipes:
+            return None
+        for recipe in self.rules.recipes[out_id]:
+            left = list(given)
+            for ing in recipe.inputs:
+                hit = next((g for g in left if self._fills_given(g, ing)), None)
+                if hit is None or hit[2] != ing.count:
+                    break
+                left.remove(hit)
+            else:
+                if not left:
+                    return recipe
+        return None
+
+    def _fills_given(self, given: tuple[str, bool, int], ing: Ingredient) -> bool:
+        """The original's matching of a typed ingredient (name, is tag, count) to a recipe's."""
+        name, is_tag, _ = given
+        if not ing.is_tag:
+            return not is_tag and name == ing.name
+        return (is_tag and name == ing.name) or self.rules.item_tag.get(name) == ing.name
 
     # ----- helpers -----------------------------------------------------------------------
     @property
@@ -266,15 +326,17 @@ class TextCraftEnv(TextEnv):
         """The item to name for an ingredient: itself, or for a tag the member held (else the first)."""
         if not ing.is_tag:
             return ing.name
-        held = [i for i in self.inventory if self.rules.satisfies(i, ing)]
-        members = self.rules.tag_members(ing.name)
+        held = [i for i in self.inventory if self.rules.fills(i, ing)]
+        members = self.rules.members(ing.name)
         return held[0] if held else (members[0] if members else ing.name)
 
     def oracle_action(self) -> str:
-        return plan_commands(self.rules, self.goal, self.inventory)[0]
+        plan = plan_commands(self.rules, self.goal, self.inventory)
+        return plan[0] if plan else "inventory"
 
     def admissible_actions(self) -> list[str]:
-        actions = [f"get {n} {readable(b)}" for n, b in self._tree_bases]
+        planned = [a for a in plan_commands(self.rules, self.goal, self.inventory) if a.startswith("get ")]
+        actions = planned + [f"get {n} {readable(b)}" for n, b in self._tree_bases]
         for recipe in self._shown:
             used = ", ".join(f"{ing.count} {readable(self._concrete(ing))}" for ing in recipe.inputs)
             actions.append(f"craft {recipe.count} {readable(recipe.output)} using {used}")
@@ -284,4 +346,5 @@ class TextCraftEnv(TextEnv):
 
 @lru_cache(maxsize=1)
 def _splits() -> dict[str, list[int]]:
-    return split_ids(len(task_items()), TEST_SIZE, SPLIT_SALT)
+    n_test = len(adapt_test_goals())
+    return {"test": list(range(n_test)), "train": list(range(n_test, len(task_items())))}

@@ -93,10 +93,10 @@ def test_oracle_relabelling_of_noisy_demonstrations():
     def oracle_labels(traj):
         return [oracle for _, oracle in replay(traj)]
 
-    oracle = collect_in_memory("agentprm/TextCraft-v0", make_policy("oracle"), [0, 5, 9], 1, 0)
+    oracle = collect_in_memory("agentprm/TextCraft-v1", make_policy("oracle"), [0, 5, 9], 1, 0)
     assert all(oracle_labels(t) == t.actions for t in oracle)  # on the oracle's own path: its actions
     assert all(t.actions[i] in adm for t in oracle for i, (adm, _) in enumerate(replay(t)))
-    noisy = collect_in_memory("agentprm/TextCraft-v0", make_policy("noisy-oracle", p=0.3), [0, 5, 9], 1, 0)
+    noisy = collect_in_memory("agentprm/TextCraft-v1", make_policy("noisy-oracle", p=0.3), [0, 5, 9], 1, 0)
     relabelled = [oracle_labels(t) for t in noisy]
     assert any(lab != t.actions for lab, t in zip(relabelled, noisy))
     assert all(len(lab) == len(t.actions) for lab, t in zip(relabelled, noisy))

@@ -27,7 +27,7 @@ def test_records_are_complete_and_consistent(tmp_path):
     trajs = run(tmp_path)
     assert len(trajs) == 24 and len({t.key for t in trajs}) == 24
     for t in trajs:
-        assert t.env_id == "agentprm/TextCraft-v0" and t.env_version == 0 and t.policy == {"name": "noisy-oracle", "p": 0.6}
+        assert t.env_id == "agentprm/TextCraft-v1" and t.env_version == 1 and t.policy == {"name": "noisy-oracle", "p": 0.6}
         assert t.steps[-1].done and not any(s.done for s in t.steps[:-1])
         assert t.compute.env_steps == len(t.steps) and t.final_reward == sum(s.reward for s in t.steps)
         assert t.won == (t.final_reward == 1.0) and t.truncated == (not t.won and len(t.steps) == 20)
@@ -46,7 +46,7 @@ def test_same_seed_same_trajectories_regardless_of_batching(tmp_path):
 def test_resume_completes_without_duplicates_after_a_kill(tmp_path):
     out = tmp_path / "killed"
     code = ("from agentprm_bench.agents.collect import CollectConfig, collect\n"
-            f"collect(CollectConfig(env='babyai', policy='oracle', samples=2, tasks=150, batch_size=4), {str(out)!r}, progress=False)\n")
+            f"collect(CollectConfig(env='textcraft', policy='oracle', samples=2, tasks=150, batch_size=4), {str(out)!r}, progress=False)\n")
     proc = subprocess.Popen([sys.executable, "-c", code])
     path = out / "trajectories.jsonl"
     deadline = time.time() + 120
@@ -56,11 +56,11 @@ def test_resume_completes_without_duplicates_after_a_kill(tmp_path):
     proc.wait()
     partial = [t.key for t in read_trajectories(path)] if path.read_bytes().endswith(b"\n") else None
     with open(path, "ab") as fh:  # simulate a kill in the middle of a write
-        fh.write(b'{"env_id": "agentprm/Bab')
+        fh.write(b'{"env_id": "agentprm/Tex')
     before = path.read_bytes()[: path.read_bytes().rfind(b"\n") + 1]
     n_before = before.count(b"\n")
     assert 0 < n_before < 300
-    cfg = CollectConfig(env="babyai", policy="oracle", samples=2, tasks=150, batch_size=4)
+    cfg = CollectConfig(env="textcraft", policy="oracle", samples=2, tasks=150, batch_size=4)
     trajs = list(read_trajectories(collect(cfg, out, progress=False)))
     keys = [t.key for t in trajs]
     assert len(keys) == 300 and len(set(keys)) == 300

@@ -47,4 +47,4 @@ def test_no_views_where_nothing_is_copied():
     for obs, action in pages:
         if "[Buy Now]" not in obs or action == "click[Buy Now]":  # search, results, buying
             assert webshop_views(obs, action) is None
-    assert condensed("agentprm/BabyAI-v0", "You see a wall.", "turn left") is None
+    assert condensed("agentprm/BabyAI-v1", "You see a wall.", "turn left") is None

@@ -8,7 +8,7 @@ import pytest
 from agentprm_bench.agents.base import POLICIES, ActionSample, History, make_policy
 from agentprm_bench.errors import UserError
 
-ENV = "agentprm/BabyAI-v0"
+ENV = "agentprm/BabyAI-v1"
 
 
 def histories(n: int = 3) -> list[History]:
@@ -18,7 +18,7 @@ def histories(n: int = 3) -> list[History]:
         obs, info = env.reset(options={"task_id": task})
         h = History(ENV, task, [obs], [], info["admissible_actions"], env)
         if task % 2:  # one history a step in
-            obs, *_, info = env.step(env.oracle_action())
+            obs, *_, info = env.step("turn left")  # never ends an episode
             h.actions.append(env.history[-1])
             h.observations.append(obs)
             h.admissible_actions = info["admissible_actions"]

@@ -9,7 +9,7 @@ from agentprm_bench.agents.prompt import build_messages, clip, parse_action, ren
 
 
 def test_messages_alternate_and_end_with_the_current_observation():
-    h = History("agentprm/TextCraft-v0", 0, ["Goal: craft x.", "Got 1 a", "Got 2 b"], ["get 1 a", "get 2 b"])
+    h = History("agentprm/TextCraft-v1", 0, ["Goal: craft x.", "Got 1 a", "Got 2 b"], ["get 1 a", "get 2 b"])
     msgs = build_messages(h)
     assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user", "assistant", "user"]
     assert msgs[2]["content"] == "Action: get 1 a" and msgs[-1]["content"] == "Got 2 b"
@@ -17,7 +17,7 @@ def test_messages_alternate_and_end_with_the_current_observation():
 
 def test_long_histories_keep_the_task_and_the_latest_turns():
     obs = ["TASK " + "x" * 50] + [f"obs {t} " + "y" * 50 for t in range(1, 11)]
-    h = History("agentprm/BabyAI-v0", 0, obs, [f"a{t}" for t in range(10)])
+    h = History("agentprm/BabyAI-v1", 0, obs, [f"a{t}" for t in range(10)])
     msgs = build_messages(h, max_chars=400)
     assert msgs[1]["content"].startswith("TASK ") and "earlier turns omitted" in msgs[1]["content"]
     assert msgs[-1]["content"].startswith("obs 10 ") and msgs[-2]["content"] == "Action: a9"

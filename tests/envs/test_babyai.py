@@ -1,53 +1,60 @@
-"""BabyAI text view, high-level actions and quiet level generation."""
+"""BabyAI as AgentGym serves it: tasks, text, menu, rewards, quiet level generation."""
 
 from __future__ import annotations
 
-import re
+import hashlib
+import json
 
-from agentprm_bench.envs.babyai import LEVELS, BabyAIEnv
+from agentprm_bench.envs.babyai import LEVELS, TEST_SIZE, BabyAIEnv, level_and_seed
 
 
-def test_tasks_cycle_through_levels_with_fixed_seeds():
+def test_task_ids_map_to_agentgym_levels_and_seeds():
+    assert len(LEVELS) == 40 and LEVELS[0] == "BabyAI-GoToRedBallGrey-v0" and LEVELS[39] == "BabyAI-BossLevelNoUnlock-v0"
+    assert level_and_seed(41) == ("BabyAI-GoToRedBall-v0", 1) and level_and_seed(85) == ("BabyAI-GoToObjMazeS7-v0", 2)
     env = BabyAIEnv()
-    for t in range(len(LEVELS)):
+    for t in range(40):  # every level reachable by task id
         obs, info = env.reset(options={"task_id": t})
-        assert info["level"] == LEVELS[t] and obs.splitlines()[0] == f"Mission: {info['mission']}"
+        assert info["level"] == LEVELS[t] and info["minigrid_seed"] == 0
+        assert obs.startswith(f"Your goal: {info['mission']}\n") and "\nAvailable actions: [" in obs
     again = BabyAIEnv().reset(options={"task_id": 3})[0]
     assert again == BabyAIEnv().reset(seed=5, options={"task_id": 3})[0]
 
 
-def test_go_to_ends_facing_the_object_and_pick_up_carries_it():
+def test_test_split_is_the_first_90_ids_pinned():
+    splits = BabyAIEnv.splits()
+    assert splits["test"] == list(range(TEST_SIZE)) and TEST_SIZE == 90
+    assert not set(splits["test"]) & set(splits["train"])
+    digest = hashlib.sha256(json.dumps([level_and_seed(t) for t in splits["test"]]).encode()).hexdigest()
+    assert digest[:16] == "85fcb117463e9bea", digest
+
+
+def test_goto_objs6_v0_is_the_4x4_room_agentgym_plays():
     env = BabyAIEnv()
-    task = next(t for t in env.splits()["test"] if LEVELS[t % len(LEVELS)] == "BabyAI-PickupLoc-v0")
-    obs, info = env.reset(options={"task_id": task})
-    target = next(a for a in info["admissible_actions"] if a.startswith("go to ") and "door" not in a)
-    name = target[len("go to "):]
-    obs, *_ = env.step(target)
-    color, kind, _ = name.split()
-    assert re.search(rf"- {color} {kind} \d: 1 step forward\n", obs)
-    front = env.grid_env.grid.get(*env.grid_env.front_pos)
-    assert (front.color, front.type) == (color, kind)
-    if kind != "door":
-        obs, *_ = env.step("pick up")
-        assert f"You are carrying a {color} {kind}." in obs
+    env.reset(options={"task_id": 3})
+    assert env.level == "BabyAI-GoToObjS6-v0" and env.grid_env.width == 4
 
 
-def test_unknown_object_and_bad_pickups_are_explained():
+def test_menu_actions_and_errors_read_as_the_server_writes_them():
+    env = BabyAIEnv()
+    _, info = env.reset(options={"task_id": 5})
+    menu = info["admissible_actions"]
+    assert menu[:2] == ["turn left", "turn right"] and menu[-1] == "check available actions"
+    obs, reward, terminated, _, info = env.step("check the menu")  # anything with "check" lists it
+    assert obs.startswith("You can take the following actions: turn left, turn right") and info["valid_action"]
+    obs, _, _, _, info = env.step("dance")
+    assert obs.startswith("The action is not recognized. Please check valid actions.\nAvailable actions: [")
+    assert not info["valid_action"]
+    obs, _, _, _, info = env.step("drop")
+    assert obs.startswith("You cannot drop the object, as you are not carrying anything.")
+    obs, _, _, _, info = env.step("   ")
+    assert obs.startswith("No change in state.") and not info["valid_action"]
+    obs, *_ = env.step("TURN LEFT")  # lower-cased as the server does
+    assert obs.startswith("In front of you") or obs.startswith("You cannot see")
+
+
+def test_rewards_are_increments_of_the_servers_reward():
     env = BabyAIEnv()
     env.reset(options={"task_id": 0})
-    obs, _, _, _, info = env.step("go to purple")
-    assert "'go to purple' is not a valid action" in obs and not info["valid_action"]
-    obs, _, _, _, info = env.step("go to purple ball 9")
-    assert "you do not see a purple ball 9" in obs and not info["valid_action"]
-    env.reset(options={"task_id": next(t for t in range(100) if LEVELS[t % len(LEVELS)] == "BabyAI-OpenDoor-v0")})
-    door = next(a for a in env.admissible_actions() if a.startswith("go to") and "door" in a)[len("go to "):]
-    obs, _, _, _, info = env.step(f"pick up {door}")
-    assert "a door cannot be picked up" in obs and not info["valid_action"]
-
-
-def test_reward_is_minigrids():
-    env = BabyAIEnv()
-    obs, info = env.reset(options={"task_id": 0})
     total, done = 0.0, False
     while not done:
         _, reward, terminated, truncated, info = env.step(env.oracle_action())
@@ -55,6 +62,18 @@ def test_reward_is_minigrids():
         done = terminated or truncated
     steps, max_steps = env.grid_env.step_count, env.grid_env.max_steps
     assert info["won"] and abs(total - (1 - 0.9 * steps / max_steps)) < 1e-9
+    assert total == info["agentgym_reward"]
+
+
+def test_oracle_solves_the_simple_levels():
+    env = BabyAIEnv()
+    for t in (0, 1, 2, 4, 9, 10, 18, 29):
+        env.reset(options={"task_id": t})
+        done = False
+        while not done:
+            _, _, terminated, truncated, info = env.step(env.oracle_action())
+            done = terminated or truncated
+        assert info["won"], (t, LEVELS[t])
 
 
 def test_level_generation_prints_nothing(capfd):

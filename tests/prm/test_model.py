@@ -17,7 +17,7 @@ from agentprm_bench.prm.model import RewardModel, serialize
 
 @pytest.fixture(scope="module")
 def trajectories():
-    trajs = collect_in_memory("agentprm/TextCraft-v0", make_policy("noisy-oracle", p=0.5), list(range(6)), 1, 0)
+    trajs = collect_in_memory("agentprm/TextCraft-v1", make_policy("noisy-oracle", p=0.5), list(range(6)), 1, 0)
     return [(t.env_id, t.observations, t.actions) for t in trajs]
 
 

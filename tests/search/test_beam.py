@@ -9,7 +9,7 @@ from agentprm_bench.search.beam import beam_search
 from agentprm_bench.search.run import RunConfig, beam_shape, run
 from tests.search.conftest import CountingPolicy, FunctionScorer, oracle_scorer
 
-ENV = "agentprm/TextCraft-v0"
+ENV = "agentprm/TextCraft-v1"
 
 
 def first_observations(env_id: str, task_ids: list[int]) -> dict[str, int]:
@@ -23,11 +23,11 @@ def test_beam_shape():
 
 def test_a_perfect_reward_model_solves_tasks_a_random_policy_does_not(tmp_path, bench_home):
     tasks = 8
-    ids = list(gym.make(ENV).unwrapped.splits()["test"][:tasks])
+    ids = list(gym.make(ENV).unwrapped.splits()["train"][:tasks])  # depth-1 goals: short oracle replays
     scorer = oracle_scorer(first_observations(ENV, ids))
     beam = run(RunConfig(method="agentprm", search="beam", budget=16, expand=4, env="textcraft", tasks=tasks,
-                         out=str(tmp_path)), progress=False, scorer=scorer, policy=CountingPolicy())
-    alone = run(RunConfig(method="none", budget=16, env="textcraft", tasks=tasks, out=str(tmp_path)),
+                         split="train", out=str(tmp_path)), progress=False, scorer=scorer, policy=CountingPolicy())
+    alone = run(RunConfig(method="none", budget=16, env="textcraft", tasks=tasks, split="train", out=str(tmp_path)),
                 progress=False, policy=CountingPolicy())
     assert beam.success_rate == 1.0
     hard = [t.task_id for t in alone.tasks if t.success <= 0.25]  # random wins at most 4 of 16 samples

@@ -29,7 +29,7 @@ def test_aggregations():
 
 def same_samples(record, samples: int, seed: int):
     """The samples a run drew, redrawn: the same policy and seed give the same trajectories."""
-    return collect_in_memory("agentprm/TextCraft-v0", CountingPolicy(), [r.task_id for r in record.tasks], samples,
+    return collect_in_memory("agentprm/TextCraft-v1", CountingPolicy(), [r.task_id for r in record.tasks], samples,
                              seed, env_kwargs={"split": "test"})
 
 

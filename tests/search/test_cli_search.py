@@ -38,7 +38,7 @@ def test_run_prints_a_summary_and_appends_a_record(tmp_path, bench_home, untrain
                      "--out", str(tmp_path / "r"), "--no-progress"], out=out)
         assert code == 0
     text = out.getvalue()
-    assert "TextCraft-v0" in text and "agentprm" in text and "appended to" in text and "1x2" in text
+    assert "TextCraft-v1" in text and "agentprm" in text and "appended to" in text and "1x2" in text
     records = list(read_results(tmp_path / "r" / "results.jsonl"))
     assert [r.search for r in records] == ["bon", "beam"]
     assert records[0].reward_model["path"] == str(untrained_rm) and records[0].compute["rm_tokens"] > 0
@@ -116,8 +116,8 @@ def test_leaderboard_and_plot_from_result_files(tmp_path, bench_home, untrained_
     assert (tmp_path / "lb" / "leaderboard.csv").read_text().count("\n") == 13
     out = StringIO()
     assert main(["plot", str(tmp_path / "s"), "--out", str(tmp_path / "fig"), "--baselines", "none"], out=out) == 0
-    assert (tmp_path / "fig" / "scaling_TextCraft-v0.png").stat().st_size > 10_000
-    assert (tmp_path / "fig" / "scaling_BabyAI-v0.png").is_file()
+    assert (tmp_path / "fig" / "scaling_TextCraft-v1.png").stat().st_size > 10_000
+    assert (tmp_path / "fig" / "scaling_BabyAI-v1.png").is_file()
     assert "baseline_best" in (tmp_path / "fig" / "efficiency.md").read_text()
 
 
@@ -173,11 +173,11 @@ def test_build_defaults_builds_each_env_policy_then_its_reward_models(monkeypatc
     out = StringIO()
     assert main(["build-defaults", "--envs", "babyai,textcraft", "--methods", "agentprm,orm", "--no-progress"],
                 out=out) == 0
-    assert calls == ["agentprm/BabyAI-v0", ("agentprm/BabyAI-v0", "agentprm"), ("agentprm/BabyAI-v0", "orm"),
-                     "agentprm/TextCraft-v0", ("agentprm/TextCraft-v0", "agentprm"), ("agentprm/TextCraft-v0", "orm")]
+    assert calls == ["agentprm/BabyAI-v1", ("agentprm/BabyAI-v1", "agentprm"), ("agentprm/BabyAI-v1", "orm"),
+                     "agentprm/TextCraft-v1", ("agentprm/TextCraft-v1", "agentprm"), ("agentprm/TextCraft-v1", "orm")]
     rows = [line.split() for line in out.getvalue().splitlines()[1:]]
-    assert [(r[0], r[1], r[-1]) for r in rows[:3]] == [("BabyAI-v0", "policy", "/p/agentprm/BabyAI-v0"),
-                                                       ("BabyAI-v0", "rm", "/rm/agentprm"), ("BabyAI-v0", "rm", "/rm/orm")]
+    assert [(r[0], r[1], r[-1]) for r in rows[:3]] == [("BabyAI-v1", "policy", "/p/agentprm/BabyAI-v1"),
+                                                       ("BabyAI-v1", "rm", "/rm/agentprm"), ("BabyAI-v1", "rm", "/rm/orm")]
     assert main(["build-defaults", "--methods", "agentprm,greedy"]) == 2
     assert "greedy use no reward model" in capsys.readouterr().err
     assert main(["build-defaults", "--methods", "agentpr"]) == 2

@@ -184,7 +184,7 @@ class WebShopEnv(TextEnv):
 
     # ----- actions -----------------------------------------------------------------------
     def _act(self, action: str) -> Step:
-        m = _ACTION.match(action)
+        m = _ACTION.match(action.strip())
         if not m:
             return self._noop(f"'{self.echo(action)}' is not an action. Use search[query] or click[label].")
         kind, arg = m.group(1).lower(), m.group(2).strip()

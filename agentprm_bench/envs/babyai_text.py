@@ -1,0 +1,260 @@
+"""AgentGym's text rendering of a BabyAI grid: the description, the action menu and its primitives.
+
+Pure functions of one minigrid state (the unwrapped env and its last ``obs``). They reproduce
+AgentGym's ``agentenv-babyai`` server rule for rule, quirks included, because its text is
+what the AgentPRM paper's BabyAI numbers were measured on:
+
+* Objects are read from the 7x7 partial view image, far row first, left to right, then
+  stably sorted by Manhattan distance; walls are described only as "facing a wall".
+* Numbers in "pickup X n" / "go to X n" count only the objects of that name that a path
+  reaches; the description numbers all of them.
+* Paths are found by a breadth-first search over (cell, direction) inside the view's
+  bounding ranges, forward first, then left, then right. A node is marked visited when
+  it is popped, not when pushed, and a later push overwrites its parent, exactly as the
+  server does; this decides which of several shortest paths (and sometimes a longer one)
+  a high-level action walks.
+* Closed and locked doors are not obstacles for that search (walking into one just stops).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+# minigrid's encoding tables (minigrid.core.constants); fixed by the observation format.
+IDX_TO_OBJECT = {0: "unseen", 1: "empty", 2: "wall", 3: "floor", 4: "door", 5: "key", 6: "ball", 7: "box",
+                 8: "goal", 9: "lava", 10: "agent"}
+IDX_TO_COLOR = {0: "red", 1: "green", 2: "blue", 3: "purple", 4: "yellow", 5: "grey"}
+IDX_TO_STATE = {0: "open", 1: "closed", 2: "locked"}
+DIR_TO_VEC = ((1, 0), (0, 1), (-1, 0), (0, -1))
+TURN_LEFT, TURN_RIGHT, FORWARD, PICKUP, DROP, TOGGLE = 0, 1, 2, 3, 4, 5
+
+_DESCRIBED = ("door", "key", "ball", "box", "goal", "lava", "wall")
+_BLOCKING = ("wall", "box", "lava", "ball", "key")  # name substrings a path may not enter
+CHECK = "check available actions"
+
+
+class View:
+    """What the agent sees now: the description text, the action menu, and error texts."""
+
+    __slots__ = ("description", "actions", "errors")
+
+    def __init__(self, description: str, actions: dict[str, list[int]], errors: dict[str, str]):
+        self.description = description
+        self.actions = actions  # action text -> minigrid primitives, in menu order
+        self.errors = errors  # action text -> why it is not on the menu
+
+
+def _pos_words(front: int, right: int) -> str:
+    if right == 0:
+        return f"right in front of you {front} steps away. "
+    side = "right" if right > 0 else "left"
+    return f"{front} steps in front of you and {abs(right)} steps to your {side}. "
+
+
+def _ranges(top_left: np.ndarray, fwd: np.ndarray, right: np.ndarray, size: int) -> tuple[range, range]:
+    """The view's coordinate ranges as the server computes them (one end exclusive, one inclusive)."""
+    border = top_left + size * (-fwd + right)
+    out = []
+    for k in (0, 1):
+        if border[k] < top_left[k]:
+            out.append(range(int(border[k]), int(top_left[k]) + 1))
+        else:
+            out.append(range(int(top_left[k]), int(border[k])))
+    return out[0], out[1]
+
+
+def find_path(start: tuple[int, int], start_dir: int, goal: tuple[int, int], blocked: set[tuple[int, int]],
+              xrange: range, yrange: range, any_objects: bool, arrive: bool) -> list[int] | None:
+    """Primitives that bring the agent onto ``goal`` (arrive) or facing it, or None.
+
+    The server's search, reproduced exactly (see the module docstring): FIFO queue, visited
+    on pop, parents overwritten by later pushes, moves tried forward, left, right. With no
+    object in view at all it checks neither bounds nor visits.
+    """
+    init = (start, start_dir)
+    queue: list[tuple[tuple[int, int], int]] = [init]
+    popped: set[tuple[tuple[int, int], int]] = set()
+    parent: dict[tuple[tuple[int, int], int], tuple[tuple[tuple[int, int], int], int]] = {}
+    head = 0
+    while head < len(queue):
+        node = queue[head]
+        head += 1
+        popped.add(node)
+        (x, y), d = node
+        if arrive:
+            done = x == goal[0] and y == goal[1]
+        else:
+            done = goal[0] - x == DIR_TO_VEC[d][0] and goal[1] - y == DIR_TO_VEC[d][1]
+        if done:
+            path = []
+            while node != init:
+                node, action = parent[node]
+                path.append(action)
+            return path[::-1]
+        for action in (FORWARD, TURN_LEFT, TURN_RIGHT):
+            if action == FORWARD:
+                nxt = ((x + DIR_TO_VEC[d][0], y + DIR_TO_VEC[d][1]), d)
+            else:
+                nxt = ((x, y), (d - 1) % 4 if action == TURN_LEFT else (d + 1) % 4)
+            if any_objects and (nxt[0][0] not in xrange or nxt[0][1] not in yrange or nxt in popped
+                                or nxt[0] in blocked):
+                continue
+            queue.append(nxt)
+            parent[nxt] = (node, action)
+    return None
+
+
+def read_view(env: Any, obs: dict[str, Any]) -> View:
+    """The server's description and action menu for the unwrapped minigrid ``env`` after ``obs``."""
+    size = env.agent_view_size
+    pos = (int(env.agent_pos[0]), int(env.agent_pos[1]))
+    fwd, right = np.asarray(env.dir_vec), np.asarray(env.right_vec)
+    top_left = np.asarray(pos) + fwd * (size - 1) - right * (size // 2)
+    xrange, yrange = _ranges(top_left, fwd, right, size)
+    image, d = obs["image"], int(obs["direction"])
+    face = DIR_TO_VEC[d]
+
+    objs: list[tuple[str, tuple[int, int], int]] = []  # (name, cell, distance)
+    barriers: list[tuple[str, int]] = []  # (type, steps ahead) of boxes and walls on the facing line
+    for vj in range(size):
+        for vi in range(size):
+            cell = top_left - fwd * vj + right * vi
+            ax, ay = int(cell[0]), int(cell[1])
+            dist = abs(pos[0] - ax) + abs(pos[1] - ay)
+            if ax < 0 or ay < 0 or dist == 0:
+                continue
+            kind = IDX_TO_OBJECT[int(image[vi, vj, 0])]
+            if kind in _DESCRIBED:
+                color = IDX_TO_COLOR[int(image[vi, vj, 1])]
+                name = f"{color} {IDX_TO_STATE[int(image[vi, vj, 2])]} door" if kind == "door" else f"{color} {kind}"
+                objs.append((name, (ax, ay), dist))
+            if kind in ("box", "wall"):
+                rel = (ax - pos[0], ay - pos[1])
+                if face[0] * rel[1] - face[1] * rel[0] == 0:
+                    barriers.append((kind, face[0] * rel[0] + face[1] * rel[1]))
+    objs.sort(key=lambda o: o[2])
+
+    def rel_of(cell: tuple[int, int]) -> tuple[int, int]:
+        rel = (cell[0] - pos[0], cell[1] - pos[1])
+        rvec = DIR_TO_VEC[(d + 1) % 4]
+        return face[0] * rel[0] + face[1] * rel[1], rvec[0] * rel[0] + rvec[1] * rel[1]
+
+    if objs:
+        text = "In front of you in this room, you can see several objects: "
+        seen: dict[str, int] = {}
+        for name, cell, _ in objs:
+            if "wall" in name:
+                continue
+            seen[name] = seen.get(name, 0) + 1
+            text += f"There is a {name} {seen[name]} {_pos_words(*rel_of(cell))} "
+    else:
+        text = "You cannot see any objects within sight."
+    text += "The room has walls around you. "
+    if barriers:
+        barriers.sort(key=lambda b: b[1])
+        text += f"You are facing a {barriers[0][0]} {barriers[0][1]} steps away. "
+    carrying = env.carrying
+    text += f"You are carrying a {carrying.color} {carrying.type}." if carrying is not None \
+        else "You are not carrying anything."
+
+    blocked = {cell for name, cell, _ in objs if any(b in name for b in _BLOCKING)}
+
+    def path(goal: tuple[int, int], arrive: bool) -> list[int] | None:
+        return find_path(pos, d, goal, blocked, xrange, yrange, bool(objs), arrive)
+
+    actions: dict[str, list[int]] = {"turn left": [TURN_LEFT], "turn right": [TURN_RIGHT]}
+    errors: dict[str, str] = {}
+    if not barriers or barriers[0][1] > 1:
+        actions["move forward"] = [FORWARD]
+    else:
+        errors["move forward"] = "There is a barrier in front of you, you can't move forward."
+
+    if carrying is None:
+        counted: dict[str, int] = {}
+        for name, cell, _ in objs:
+            if "wall" in name or "door" in name or "goal" in name:
+                continue
+            steps = path(cell, arrive=False)
+            if steps is not None:
+                counted[name] = 1 if f"pickup {name} 1" not in actions else counted[name] + 1
+                actions[f"pickup {name} {counted[name]}"] = steps + [PICKUP]
+            else:
+                n = 1 if f"pickup {name} 1" not in actions else counted[name] + 1
+                errors[f"pickup {name} {n}"] = f"You cannot pickup {name} {n}, as there is no path leading to it."
+
+    if carrying is not None:
+        ahead = (pos[0] + face[0], pos[1] + face[1])
+        if any(cell == ahead and any(b in name for b in _BLOCKING) for name, cell, _ in objs):
+            errors["drop"] = "You cannot drop the object, as there is already an object in front of you."
+        else:
+            actions["drop"] = [DROP]
+    else:
+        errors["drop"] = "You cannot drop the object, as you are not carrying anything."
+
+    doors: dict[str, int] = {}
+    for name, cell, _ in objs:
+        if "door" in name:
+            doors[name] = doors.get(name, 0) + 1
+        label = f"{name} {doors.get(name, 0)}"
+        if "open door" in name:
+            steps = path(cell, arrive=True)
+            if steps is not None:
+                actions[f"go through {label}"] = steps
+            else:
+                errors[f"go through {label}"] = f"You cannot go through {label}, as there is no path leading to it."
+        if "closed door" in name:
+            steps = path(cell, arrive=False)
+            key = f"toggle and go through {label}"
+            if steps is not None:
+                actions[key] = steps + [TOGGLE, FORWARD]
+            else:  # the server prints the whole door-count dict here
+                errors[key] = f"You cannot toggle and go through {name} {doors}, as there is no path leading to it."
+            if steps == []:
+                actions["toggle"] = [TOGGLE]
+            errors[f"go through {label}"] = f"You cannot go through {label}, as it is closed. You should toggle it first."
+        if "locked door" in name:
+            key = f"toggle and go through {label}"
+            if carrying is None or carrying.type != "key":
+                errors[key] = f"You cannot toggle and go through {label}, as you are not carrying a key."
+                continue
+            if carrying.color != name.split(" ")[0]:
+                errors[key] = (f"You cannot toggle and go through {label}, as the color of the key you are "
+                               "carrying does not match the color of door.")
+                continue
+            steps = path(cell, arrive=False)
+            if steps is not None:
+                actions[key] = steps + [TOGGLE, FORWARD]
+            else:
+                errors[key] = f"You cannot toggle and go through {name} {doors}, as there is no path leading to it."
+            if steps == []:
+                actions["toggle"] = [TOGGLE]
+
+    for name, cell, _ in objs:
+        if "goal" in name:
+            steps = path(cell, arrive=True)
+            if steps is not None:
+                actions["go to goal"] = steps
+            else:
+                errors["go to goal"] = "You cannot go to the goal, as there is no path leading to it."
+
+    reached: dict[str, int] = {}
+    for name, cell, _ in objs:
+        if "wall" in name or "goal" in name:
+            continue
+        steps = path(cell, arrive=False)
+        if steps is not None:
+            reached[name] = 1 if f"go to {name} 1" not in actions else reached[name] + 1
+            actions[f"go to {name} {reached[name]}"] = steps
+        else:
+            n = 1 if f"go to {name} 1" not in actions else reached[name] + 1
+            errors[f"go to {name} {n}"] = f"You cannot go to {name} {n}, as there is no path leading to it."
+
+    actions[CHECK] = []
+    return View(text, actions, errors)
+
+
+def menu_text(actions: dict[str, list[int]]) -> str:
+    """The server's action list line: ``Available actions: ["turn left", ...]``."""
+    return "Available actions: [" + ", ".join(f'"{a}"' for a in actions) + "]"
