@@ -163,6 +163,8 @@ class TextCraftEnv(TextEnv):
         self._won = False
         self._tree_bases: list[tuple[int, str]] = []
         self._shown: list[Recipe] = []
+        self._plans: dict[tuple, list[str]] = {}
+        self.distractor_candidates: list[str] = []
 
     # ----- tasks -------------------------------------------------------------------------
     @classmethod
@@ -197,30 +199,9 @@ class TextCraftEnv(TextEnv):
         self.goal = task_items()[task_id]
         self.inventory = {}
         self._won = False
-        walk = self.rules.walk(self.goal)
-        tree_text = sorted({r.text for r in walk})
-        rng = random.Random(AGENTGYM_RESET_SEED)
-        candidates: set[str] = set()
-        for recipe in walk:  # the original's draws, in its order: up to 10 uses per ingredient listing
-            for ing in recipe.inputs:
-                uses = self.rules.uses(ing.name)
-                if uses:
-                    candidates.update(r.text for r in rng.sample(uses, min(len(uses), MAX_DISTRACTORS)))
-        self.distractor_candidates = sorted(candidates - set(tree_text))
-        lines = tree_text + rng.sample(self.distractor_candidates,
-                                       min(len(self.distractor_candidates), MAX_DISTRACTORS))
-        rng.shuffle(lines)
-        by_text = {r.text: r for r in self.rules.below(self.goal)}
-        by_text.update({r.text: r for rs in self.rules.recipes.values() for r in rs if r.text in set(lines)
-                        and r.text not in by_text})
-        self._shown = [by_text[line] for line in lines]
-        tree = list({r.text: r for r in walk}.values())
-        bases: dict[str, int] = {}
-        for recipe in tree:
-            for ing in recipe.inputs:
-                if self.rules.is_base(ing.name):
-                    bases[ing.name] = max(bases.get(ing.name, 0), ing.count)
-        self._tree_bases = sorted((n, b) for b, n in bases.items())
+        self._plans: dict[tuple, list[str]] = {}
+        shown, candidates, bases = _layout(task_id)
+        self._shown, self.distractor_candidates, self._tree_bases = list(shown), list(candidates), list(bases)
         listing = "\n".join(r.text for r in self._shown)
         return f"Crafting commands:\n{listing}\n\nGoal: craft {readable(self.goal)}."
 
@@ -330,18 +311,59 @@ class TextCraftEnv(TextEnv):
         members = self.rules.members(ing.name)
         return held[0] if held else (members[0] if members else ing.name)
 
+    def _plan(self) -> list[str]:
+        """The oracle's plan from the current inventory (cached per inventory within the episode)."""
+        key = tuple(self.inventory.items())
+        if key not in self._plans:
+            self._plans[key] = plan_commands(self.rules, self.goal, self.inventory)
+        return self._plans[key]
+
     def oracle_action(self) -> str:
-        plan = plan_commands(self.rules, self.goal, self.inventory)
+        plan = self._plan()
         return plan[0] if plan else "inventory"
 
     def admissible_actions(self) -> list[str]:
-        planned = [a for a in plan_commands(self.rules, self.goal, self.inventory) if a.startswith("get ")]
+        planned = [a for a in self._plan() if a.startswith("get ")]
         actions = planned + [f"get {n} {readable(b)}" for n, b in self._tree_bases]
         for recipe in self._shown:
             used = ", ".join(f"{ing.count} {readable(self._concrete(ing))}" for ing in recipe.inputs)
             actions.append(f"craft {recipe.count} {readable(recipe.output)} using {used}")
         actions.append("inventory")
         return list(dict.fromkeys(actions))
+
+
+@lru_cache(maxsize=1024)
+def _layout(task_id: int) -> tuple[list[Recipe], list[str], list[tuple[int, str]]]:
+    """A task's reset layout: the recipes shown (in order), the distractor candidates, and the
+    tree's base items with their largest recipe count. A pure function of the task.
+
+    The candidates are drawn as AgentGym draws them: Python's ``random`` seeded 42, up to 10
+    uses of every ingredient listing along the tree walk; then 10 are picked and the lines
+    shuffled by the same generator (over sorted lines: the original's set order is hash-seeded).
+    """
+    rules = load_rules()
+    goal = task_items()[task_id]
+    walk = rules.walk(goal)
+    tree_text = sorted({r.text for r in walk})
+    rng = random.Random(AGENTGYM_RESET_SEED)
+    candidates: set[str] = set()
+    for recipe in walk:
+        for ing in recipe.inputs:
+            uses = rules.uses(ing.name)
+            if uses:
+                candidates.update(r.text for r in rng.sample(uses, min(len(uses), MAX_DISTRACTORS)))
+    pool = sorted(candidates - set(tree_text))
+    lines = tree_text + rng.sample(pool, min(len(pool), MAX_DISTRACTORS))
+    rng.shuffle(lines)
+    by_text: dict[str, Recipe] = {}
+    for recipe in walk + [r for rs in rules.recipes.values() for r in rs]:
+        by_text.setdefault(recipe.text, recipe)
+    bases: dict[str, int] = {}
+    for recipe in walk:
+        for ing in recipe.inputs:
+            if rules.is_base(ing.name):
+                bases[ing.name] = max(bases.get(ing.name, 0), ing.count)
+    return [by_text[line] for line in lines], pool, sorted((n, b) for b, n in bases.items())
 
 
 @lru_cache(maxsize=1)
