@@ -47,6 +47,21 @@ def sanitize(text: str, charset: frozenset[str]) -> str:
     return "".join(c if c in charset else "?" for c in text)
 
 
+def reset_options(options: Any) -> dict[str, Any]:
+    """``reset``'s options as a dict with ``task_id`` None or a plain int; UserError (a ValueError) otherwise."""
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise UserError(f"reset options must be a dict such as {{'task_id': 3}}, got {type(options).__name__}")
+    options = dict(options)
+    task_id = options.get("task_id")
+    if task_id is not None:
+        if isinstance(task_id, (bool, np.bool_)) or not isinstance(task_id, (int, np.integer)):
+            raise UserError(f"task_id must be an integer, got {task_id!r} ({type(task_id).__name__})")
+        options["task_id"] = int(task_id)
+    return options
+
+
 def split_ids(num_tasks: int, test_size: int, salt: int) -> dict[str, list[int]]:
     """Fixed train/test split of ``range(num_tasks)``: a seeded permutation, stable everywhere."""
     perm = np.random.Generator(np.random.PCG64(salt)).permutation(num_tasks)
@@ -117,12 +132,11 @@ class TextEnv(gym.Env[str, str], EzPickle):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         super().reset(seed=seed)
         self._rng_state_at_reset = self.np_random.bit_generator.state
-        options = dict(options or {})
+        options = reset_options(options)
         task_id = options.get("task_id")
         if task_id is None:
             ids = self.splits()[self.split]
             task_id = int(ids[int(self.np_random.integers(len(ids)))])
-        task_id = int(task_id)
         if not 0 <= task_id < self.num_tasks():
             raise UserError(f"task_id {task_id} out of range: {type(self).__name__} has tasks 0..{self.num_tasks() - 1}")
         self.task_id = task_id

@@ -7,7 +7,7 @@ import random
 from functools import lru_cache
 from typing import Any, Sequence
 
-from agentprm_bench.envs.base import Step, TextEnv
+from agentprm_bench.envs.base import Step, TextEnv, reset_options
 from agentprm_bench.errors import UserError
 from agentprm_bench.envs.textcraft_recipes import (CraftingRules, Ingredient, Recipe, adapt_test_goals,
                                                    load_rules, readable)
@@ -187,7 +187,7 @@ class TextCraftEnv(TextEnv):
         return pool
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
-        options = dict(options or {})
+        options = reset_options(options)
         if options.get("task_id") is None and self.depths is not None:
             super(TextEnv, self).reset(seed=seed)
             pool = self._draw_pool()

@@ -169,3 +169,14 @@ def test_resolve_env_accepts_ids_and_short_names_and_suggests():
     assert resolve_env("TextCraft-v1").env_id == "agentprm/TextCraft-v1"
     with pytest.raises(UserError, match="Did you mean 'textcraft'"):
         resolve_env("textcraf")
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("options", [{"task_id": float("inf")}, {"task_id": [1]}, {"task_id": {}}, 5,
+                                     {"task_id": 1.5}, {"task_id": True}, {"task_id": b"1"}, {"task_id": "1"}])
+def test_bad_reset_options_raise_a_value_error_naming_the_fix(env_id, options):
+    env = make(env_id)
+    with pytest.raises(ValueError, match="task_id must be an integer|reset options must be a dict"):
+        env.reset(options=options)
+    obs, info = env.reset(options={"task_id": np.int64(1)})  # numpy integers are integers
+    assert info["task_id"] == 1 and type(info["task_id"]) is int
