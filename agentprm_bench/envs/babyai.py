@@ -225,7 +225,6 @@ class BabyAIEnv(TextEnv):
         self._image = obs["image"]
         self._view = read_view(self.grid_env, obs)
         self._initial: Any = None  # a copy of the level at reset, made when the oracle first needs it
-        self._initial_seed = self.minigrid_seed
         self._prims: list[int] = []
         self._tracker: list[Any] | None = None
         return f"Your goal: {self.goal}\n{self._view.description}\n{menu_text(self._view.actions)}"
@@ -283,7 +282,7 @@ class BabyAIEnv(TextEnv):
     def _initial_level(self) -> Any:
         if self._initial is None:
             fresh = make_level(self.level)
-            reset_level(fresh, self._initial_seed)
+            reset_level(fresh, self.minigrid_seed)
             self._initial = fresh
         return self._initial
 

@@ -34,7 +34,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Iterator
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -155,24 +155,6 @@ class CraftingRules:
             recipes = self.recipes.get(name) or self.tag_recipes.get(name) or []
             self._depth[name] = min(max(self.depth(i.name) + 1 for i in r.inputs) for r in recipes) if recipes else 0
         return self._depth[name]
-
-    def _expand(self, name: str) -> Iterator[Recipe]:
-        return iter(self.recipes.get(name) or self.tag_recipes.get(name) or [])
-
-    def below(self, name: str) -> list[Recipe]:
-        """Every recipe reachable from ``name``'s recipes, its own first (distinct, visit order)."""
-        seen: dict[Recipe, None] = {}
-        queue = [name]
-        visited: set[str] = set()
-        while queue:
-            current = queue.pop(0)
-            if current in visited:
-                continue
-            visited.add(current)
-            for recipe in self._expand(current):
-                seen.setdefault(recipe, None)
-                queue.extend(i.name for i in recipe.inputs)
-        return list(seen)
 
     def walk(self, name: str, path: frozenset[str] = frozenset()) -> list[Recipe]:
         """The original's recipe-tree walk: ``name``'s recipes, then each ingredient's walk in
