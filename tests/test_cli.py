@@ -71,11 +71,25 @@ def test_check_reports_oracle_and_random(monkeypatch):
 @pytest.mark.parametrize("argv,message", [
     (["play", "webshopp"], "unknown environment 'webshopp'. Did you mean 'webshop'?"),
     (["play", "babyai", "--task-id", "999999"], "task_id 999999 out of range"),
+    (["run", "--env", "babyai", "--tasks", "100000"], "--tasks 100000 is more than the 90 tasks of agentprm/BabyAI-v1's test split"),
+    (["collect", "--env", "textcraft", "--policy", "oracle", "--split", "test", "--tasks", "201", "--out", "/tmp/never-written"],
+     "--tasks 201 is more than the 200 tasks"),
 ])
-def test_bad_input_gives_a_one_line_error(capsys, argv, message):
+def test_bad_input_gives_a_one_line_error(capsys, argv, message, tmp_path):
+    argv = [str(tmp_path / "out") if a == "/tmp/never-written" else a for a in argv]
     code, _ = run(argv)
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_env_ids_resolve_only_against_registered_envs():
+    from agentprm_bench.envs import make_env
+    from agentprm_bench.errors import UserError
+
+    with pytest.raises(UserError, match="unknown environment"):
+        make_env("this:Zen-v0")  # gym.make would import the module `this`
+    assert make_env("textcraft").spec.id == "agentprm/TextCraft-v1"
 
 
 def test_console_script_is_installed():

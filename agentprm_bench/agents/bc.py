@@ -38,7 +38,7 @@ from agentprm_bench.agents.hf import action_trie
 from agentprm_bench.agents.prompt import ACTION_PREFIX, build_messages, render_prompt
 from agentprm_bench.agents.rollout import collect_in_memory
 from agentprm_bench.agents.trajectory import Trajectory
-from agentprm_bench.envs import resolve_env
+from agentprm_bench.envs import make_env, resolve_env
 from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import write_text_atomic
 from agentprm_bench.provenance import git_commit, package_versions
@@ -119,9 +119,7 @@ def default_config(env: str, **overrides: Any) -> TrainPolicyConfig:
 
 def replay(traj: Trajectory) -> list[tuple[list[str], str]]:
     """(admissible actions, the oracle's action) at every state of a trajectory, replayed in a fresh env."""
-    import gymnasium as gym
-
-    env = gym.make(traj.env_id).unwrapped
+    env = make_env(traj.env_id)
     _, info = env.reset(options={"task_id": traj.task_id})
     states = []
     for action in traj.actions:

@@ -18,7 +18,7 @@ from typing import Any
 from agentprm_bench.agents.base import make_policy
 from agentprm_bench.agents.rollout import rollout
 from agentprm_bench.agents.trajectory import Trajectory, read_trajectories
-from agentprm_bench.envs import resolve_env
+from agentprm_bench.envs import first_tasks, resolve_env
 from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import append_records, repair_tail, write_text_atomic
 from agentprm_bench.provenance import git_commit, package_versions
@@ -41,8 +41,7 @@ class CollectConfig:
     policy_options: dict[str, Any] = field(default_factory=dict)
 
     def task_ids(self) -> list[int]:
-        ids = list(resolve_env(self.env).load_class().splits()[self.split])
-        return ids if self.tasks is None else ids[: self.tasks]
+        return first_tasks(resolve_env(self.env), self.split, self.tasks)
 
 
 EXTENDABLE = ("tasks", "samples", "batch_size")  # more tasks or samples extend a collection
@@ -70,13 +69,14 @@ def collect(config: CollectConfig, out_dir: str | Path, progress: bool = True) -
     out = Path(out_dir)
     entry = resolve_env(config.env)
     config = CollectConfig(**{**asdict(config), "env": entry.env_id})
+    task_ids = config.task_ids()  # bad sizes fail before anything is written
     _check_config(out, config)
     path = out / TRAJECTORIES
     dropped = repair_tail(path)
     if dropped:
         log.warning("dropped an unfinished last line (%d bytes) of %s", dropped, path)
     done = {t.key for t in read_trajectories(path)} if path.exists() else set()
-    jobs = [(t, s) for t in config.task_ids() for s in range(config.samples) if (t, s) not in done]
+    jobs = [(t, s) for t in task_ids for s in range(config.samples) if (t, s) not in done]
     if not jobs:
         log.info("%s is complete (%d trajectories)", path, len(done))
         return path

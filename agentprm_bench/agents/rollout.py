@@ -6,13 +6,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
-import gymnasium as gym
 import numpy as np
 from tqdm import tqdm
 
 from agentprm_bench.agents.base import ActionSample, History, Policy
 from agentprm_bench.agents.trajectory import Compute, Step, Trajectory
 from agentprm_bench.provenance import package_version
+from agentprm_bench.envs import make_env
 
 
 def step_seed(seed: int, task_id: int, sample_index: int, turn: int) -> int:
@@ -51,7 +51,7 @@ def rollout(env_id: str, policy: Policy, jobs: Iterable[Job], seed: int,
     each trajectory. A prefix is replayed first (its steps are part of the trajectory, with no
     policy tokens); the policy takes over from there."""
     pending = iter(jobs)
-    envs = [gym.make(env_id, **(env_kwargs or {})).unwrapped for _ in range(batch_size)]
+    envs = [make_env(env_id, **(env_kwargs or {})) for _ in range(batch_size)]
     slots: list[_Slot] = []
     bar = tqdm(total=total, desc=f"{env_id} {policy.name}", unit="traj", disable=not progress)
     policy_meta, version, pkg = policy.describe(), env_version(env_id), package_version()

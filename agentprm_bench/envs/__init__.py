@@ -58,6 +58,28 @@ def resolve_env(name: str) -> EnvEntry:
     raise UserError(f"unknown environment {name!r}.{hint} Known: {', '.join(ENVS)} (see `agentprm-bench envs`).")
 
 
+def make_env(env_id: str, **kwargs: object) -> gym.Env:
+    """The unwrapped env for a registered id or short name. Ids are resolved against ``ENVS``
+    only, so an id read from a file can never make ``gym.make`` import another module."""
+    return gym.make(resolve_env(env_id).env_id, **kwargs).unwrapped
+
+
+def first_tasks(entry: EnvEntry, split: str, n: int | None) -> list[int]:
+    """The first ``n`` task ids of a split (all for None); more than the split holds is an error."""
+    splits = entry.load_class().splits()
+    if split not in splits:
+        raise UserError(f"unknown split {split!r} for {entry.env_id}; choose one of {sorted(splits)}")
+    ids = list(splits[split])
+    if n is None:
+        return ids
+    if n < 1:
+        raise UserError(f"--tasks must be at least 1, got {n}")
+    if n > len(ids):
+        raise UserError(f"--tasks {n} is more than the {len(ids)} tasks of {entry.env_id}'s {split} split; "
+                        f"use --tasks {len(ids)} or fewer")
+    return ids[:n]
+
+
 register_all()
 
-__all__ = ["ENVS", "EnvEntry", "register_all", "resolve_env"]
+__all__ = ["ENVS", "EnvEntry", "first_tasks", "make_env", "register_all", "resolve_env"]

@@ -18,13 +18,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import gymnasium as gym
 
 from agentprm_bench.agents.base import History, Policy
 from agentprm_bench.agents.rollout import record_step, step_seed
 from agentprm_bench.agents.trajectory import Step
 from agentprm_bench.search.compute import SearchCompute
 from agentprm_bench.search.scorers import StepScorer
+from agentprm_bench.envs import make_env
 
 
 @dataclass
@@ -50,7 +50,7 @@ def beam_search(env_id: str, task_id: int, policy: Policy, scorer: StepScorer, w
     if width < 1 or expand < 1:
         raise ValueError(f"beam search needs width >= 1 and expand >= 1, got {width} x {expand}")
     t_start, compute = time.perf_counter(), SearchCompute()
-    env = gym.make(env_id, **(env_kwargs or {})).unwrapped
+    env = make_env(env_id, **(env_kwargs or {}))
     obs, info = env.reset(options={"task_id": task_id})
     live = [Node(env, History(env_id, task_id, [obs], [], info["admissible_actions"], env))]
     finished: list[Node] = []

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from agentprm_bench.agents.base import POLICIES, Policy, make_policy
 from agentprm_bench.agents.rollout import env_version
 from agentprm_bench.agents.trajectory import Trajectory, read_trajectories
-from agentprm_bench.envs import EnvEntry, resolve_env
+from agentprm_bench.envs import EnvEntry, first_tasks, resolve_env
 from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import append_records, repair_tail
 from agentprm_bench.paths import home, model_fingerprint
@@ -78,6 +78,7 @@ def run(cfg: RunConfig, progress: bool = True, scorer: StepScorer | None = None,
         raise UserError(f"unknown search {cfg.search!r}; choose bon or beam")
     if cfg.search == "beam" and method.rm is None:
         raise UserError(f"beam search needs a reward model; method {method.name} has none (use --search bon)")
+    task_ids = first_tasks(entry, cfg.split, cfg.tasks)  # before any default is built
     given_policy = policy
     policy_name, options = _policy_spec(cfg, entry, method, progress) if policy is None else (policy.name, {})
     policy = policy or make_policy(policy_name, **options)
@@ -86,9 +87,6 @@ def run(cfg: RunConfig, progress: bool = True, scorer: StepScorer | None = None,
         scorer, rm_id = _reward_model(cfg, entry, method, progress)
     elif scorer is not None:
         rm_id = {"scorer": type(scorer).__name__}
-    task_ids = list(entry.load_class().splits()[cfg.split])[: cfg.tasks]
-    if not task_ids:
-        raise UserError(f"no tasks: --tasks {cfg.tasks} of split {cfg.split!r}")
     budget = 1 if method.name == "greedy" else cfg.budget
     if cfg.search == "beam":
         tasks, compute, width, expand = _beam(cfg, entry, policy, scorer, task_ids, progress)
