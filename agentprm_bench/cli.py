@@ -129,8 +129,7 @@ def cmd_train_policy(args: argparse.Namespace, out: TextIO) -> int:
     m = meta["metrics"]
     out.write(f"saved {target}\n{m['parameters']:,} parameters, {m['examples']} examples from "
               f"{m['demonstrations']} demonstrations, {m['optimizer_steps']}/{m['planned_steps']} steps, "
-              f"{m['train_tokens']:,} tokens, final loss {m['final_loss']:.3f}, {m['total_seconds']:.0f}s in all"
-              + (" (stopped at --max-minutes)" if m["stopped_early"] else "") + "\n")
+              f"{m['train_tokens']:,} tokens, final loss {m['final_loss']:.3f}, {m['total_seconds']:.0f}s in all\n")
     return 0
 
 

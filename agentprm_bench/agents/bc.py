@@ -72,7 +72,7 @@ class TrainPolicyConfig:
     loss: str = "tokens"  # "tokens": every reply token; "decisions": only choices among admissible actions
     lm_weight: float = 0.0  # weight of an auxiliary next-token loss on the whole sequence (prompt included)
     curriculum_steps: int = 0  # warm-up steps on each condensed view of ``curriculum.VIEWS`` (decisions loss)
-    max_minutes: float = 12.0  # training stops (and says so) after this much wall time
+    max_minutes: float | None = None  # optional abort (no model saved) past this much wall time; never a stop
     seed: int = 0
 
 
@@ -328,7 +328,7 @@ def train_policy(cfg: TrainPolicyConfig, out_dir: str | Path, progress: bool = T
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 50) * max(
         0.05, 0.5 * (1 + math.cos(math.pi * max(0, s - warm) / max(1, total_steps)))))
     model.train()
-    step, tokens, losses, stopped_early = 0, 0, [], False
+    step, tokens, losses = 0, 0, []
     bar = tqdm(total=warm + total_steps, desc=f"train-policy {resolve_env(cfg.env).short_name}",
                disable=not progress)
     t_train = time.perf_counter()
@@ -351,13 +351,10 @@ def train_policy(cfg: TrainPolicyConfig, out_dir: str | Path, progress: bool = T
             losses.append(loss.item())
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-            if time.perf_counter() - t_start > 60 * cfg.max_minutes:
-                stopped_early = True
-                break
-        if stopped_early:
-            log.warning("train-policy stopped at step %d/%d: --max-minutes %.1f reached", step, warm + total_steps,
-                        cfg.max_minutes)
-            break
+            if cfg.max_minutes is not None and time.perf_counter() - t_start > 60 * cfg.max_minutes:
+                # a model cut by the clock would depend on how busy the machine was: never save one
+                raise UserError(f"train-policy reached --max-minutes {cfg.max_minutes:g} at step {step} of "
+                                f"{warm + total_steps}; no model was saved. Drop --max-minutes or raise it.")
     bar.close()
     model.eval()
     from transformers.utils import logging as hf_logging
@@ -373,7 +370,7 @@ def train_policy(cfg: TrainPolicyConfig, out_dir: str | Path, progress: bool = T
         "metrics": {"parameters": n_params, "demonstrations": len(demos), "demonstration_steps": len(encoded),
                     "prompts_cut": cut,
                     "examples": len(examples), "curriculum_examples": [len(x) for x in stages],
-                    "optimizer_steps": step, "planned_steps": warm + total_steps, "stopped_early": stopped_early,
+                    "optimizer_steps": step, "planned_steps": warm + total_steps,
                     "train_tokens": tokens, "final_loss": float(np.mean(losses[-20:])) if losses else None,
                     "train_seconds": round(time.perf_counter() - t_train, 1),
                     "total_seconds": round(time.perf_counter() - t_start, 1)},

@@ -63,7 +63,7 @@ class TrainConfig:
     max_obs_chars: int = 600
     max_len: int = 2048
     val_fraction: float = 0.15
-    max_minutes: float = 12.0
+    max_minutes: float | None = None  # optional pause: the checkpoint is kept and the next run resumes
     seed: int = 0
 
 
@@ -226,7 +226,7 @@ def train_reward_model(cfg: TrainConfig, out_dir: str | Path, progress: bool = T
                     state["step"] += 1
                     bar.update(1)
                     bar.set_postfix(loss=f"{loss.item() * cfg.grad_accum:.4f}")
-                if time.perf_counter() - t_start > 60 * cfg.max_minutes:
+                if cfg.max_minutes is not None and time.perf_counter() - t_start > 60 * cfg.max_minutes:
                     stopped = True
                     break
             metrics = validate(rm, val_items, cfg)

@@ -141,3 +141,12 @@ def test_curriculum_warm_up_trains_each_view_then_the_whole_prompts(tmp_path):
     assert load_tokenizer(tmp_path / "p")(text, add_special_tokens=False)["input_ids"] == trained
     with pytest.raises(UserError, match="needs --loss decisions"):
         train_policy(replace(cfg, loss="tokens"), tmp_path / "q", progress=False)
+
+
+def test_a_wall_clock_cap_aborts_without_saving_a_policy(tmp_path):
+    cfg = TrainPolicyConfig(env="textcraft", oracle_episodes=4, noisy_episodes=0, epochs=1, vocab_size=300,
+                            hidden_size=32, layers=1, heads=2, max_len=128, batch_size=8, max_minutes=1e-6)
+    with pytest.raises(UserError, match="no model was saved"):
+        train_policy(cfg, tmp_path / "p", progress=False)
+    assert not (tmp_path / "p" / "model.safetensors").exists()
+    assert TrainPolicyConfig(env="babyai").max_minutes is None  # defaults never stop on the clock
