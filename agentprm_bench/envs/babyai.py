@@ -35,7 +35,7 @@ LEVELS = (
 SEEDS_PER_LEVEL = 100
 NUM_TASKS = len(LEVELS) * SEEDS_PER_LEVEL
 TEST_SIZE = 90  # the paper's BabyAI test size; test = task ids 0..89 (every level at seeds 0 and 1, ten at seed 2)
-BOT_HORIZON = 40  # bot primitives simulated ahead: longer than any menu action's path inside the 7x7 view
+BOT_SLACK = 20  # bot primitives simulated beyond the longest menu action (its path may detour)
 PRIMITIVE_TEXT = {0: "turn left", 1: "turn right", 2: "move forward", 4: "drop", 5: "toggle"}
 
 
@@ -136,6 +136,9 @@ def _pose(env: Any, touched: tuple) -> tuple:
     """
     carrying = (env.carrying.type, env.carrying.color) if env.carrying is not None else None
     return (tuple(int(c) for c in env.agent_pos), int(env.agent_dir), carrying, touched)
+
+
+DIR_VECS = ((1, 0), (0, 1), (-1, 0), (0, -1))
 
 
 def _interaction(env: Any, action: int) -> tuple:
@@ -302,8 +305,8 @@ class BabyAIEnv(TextEnv):
         self._tracker[2:] = [len(self._prims), last]
         return sim, bot, last
 
-    def _bot_plan(self) -> tuple[list[int], list[tuple]]:
-        """The bot's next ``BOT_HORIZON`` primitives, simulated on a copy, and the state after each."""
+    def _bot_plan(self, horizon: int = 40) -> tuple[list[int], list[tuple]]:
+        """The bot's next ``horizon`` primitives, simulated on a copy, and the state after each."""
         try:
             sim, bot, last = copy.deepcopy(self._synced_bot())
         except Exception:  # the bot asserts in states it cannot explain; start one afresh
@@ -313,7 +316,7 @@ class BabyAIEnv(TextEnv):
         actions: list[int] = []
         states: list[tuple] = []
         touched: tuple = ()
-        for _ in range(BOT_HORIZON):
+        for _ in range(horizon):
             try:
                 a = _replan(bot, last)
             except BotLoop:
@@ -330,16 +333,55 @@ class BabyAIEnv(TextEnv):
         return actions, states
 
     def _outcome(self, primitives: list[int]) -> tuple:
-        """The state a menu action leads to (run on a copy with the server's stop rule)."""
-        sim = copy.deepcopy(self.grid_env)
-        image, touched = self._image, ()
+        """The state a menu action leads to, predicted from the grid without stepping a copy.
+
+        minigrid's rules for the six primitives, on the cells the action touches; a primitive
+        that changes nothing stops the action, as the server's unchanged-view rule does (a turn
+        or a move always changes the view). Only the oracle uses this; the env itself steps minigrid.
+        """
+        env = self.grid_env
+        x, y = (int(c) for c in env.agent_pos)
+        d = int(env.agent_dir)
+        carrying = env.carrying
+        cells: dict[tuple[int, int], Any] = {}  # cells changed so far: position -> object (None = emptied)
+        doors: dict[int, tuple[bool, bool]] = {}  # id(door) -> (is_open, is_locked) after toggles
+        touched: tuple = ()
+
+        def cell(p: tuple[int, int]) -> Any:
+            return cells[p] if p in cells else env.grid.get(*p)
+
         for a in primitives:
-            touched += _interaction(sim, a)
-            obs, *_ = sim.step(a)
-            if not (obs["image"] != image).any():
-                break
-            image = obs["image"]
-        return _pose(sim, touched)
+            front = (x + DIR_VECS[d][0], y + DIR_VECS[d][1])
+            if a in (3, 4, 5):
+                touched += (a, front)
+            obj = cell(front)
+            if a in (0, 1):
+                d = (d - 1) % 4 if a == 0 else (d + 1) % 4
+            elif a == 2:
+                passable = obj is None or (doors[id(obj)][0] if id(obj) in doors else obj.can_overlap())
+                if not passable:
+                    break
+                x, y = front
+            elif a == 3:
+                if carrying is not None or obj is None or not obj.can_pickup():
+                    break
+                carrying, cells[front] = obj, None
+            elif a == 4:
+                if carrying is None or obj is not None:
+                    break
+                cells[front], carrying = carrying, None
+            elif a == 5:
+                if obj is None or obj.type != "door":
+                    break  # a box would open (the menu never toggles one); anything else does nothing
+                is_open, locked = doors.get(id(obj), (obj.is_open, obj.is_locked))
+                if locked:
+                    if carrying is None or carrying.type != "key" or carrying.color != obj.color:
+                        break
+                    doors[id(obj)] = (True, False)
+                else:
+                    doors[id(obj)] = (not is_open, False)
+        held = (carrying.type, carrying.color) if carrying is not None else None
+        return ((x, y), d, held, touched)
 
     def oracle_action(self) -> str:
         """The menu action that gets furthest along minigrid's BabyAIBot plan.
@@ -350,8 +392,9 @@ class BabyAIEnv(TextEnv):
         on the plan, the bot's next primitive is used where the menu offers it.
         """
         assert self._view is not None
+        longest = max(len(p) for p in self._view.actions.values())
         try:
-            actions, states = self._bot_plan()
+            actions, states = self._bot_plan(longest + BOT_SLACK)
         except Exception:  # no plan from this state (e.g. the bot's own assertion): explore
             return "turn left"
         if not actions:
