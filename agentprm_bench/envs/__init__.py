@@ -59,9 +59,16 @@ def resolve_env(name: str) -> EnvEntry:
 
 
 def make_env(env_id: str, **kwargs: object) -> gym.Env:
-    """The unwrapped env for a registered id or short name. Ids are resolved against ``ENVS``
-    only, so an id read from a file can never make ``gym.make`` import another module."""
-    return gym.make(resolve_env(env_id).env_id, **kwargs).unwrapped
+    """The unwrapped env for one of ours (id or short name) or an id already in gymnasium's
+    registry. Nothing else reaches ``gym.make``, which would import a module an id such as
+    ``module:Env`` names (ids come from files)."""
+    try:
+        name = resolve_env(env_id).env_id
+    except UserError:
+        if env_id not in gym.registry:
+            raise
+        name = env_id
+    return gym.make(name, **kwargs).unwrapped
 
 
 def first_tasks(entry: EnvEntry, split: str, n: int | None) -> list[int]:

@@ -100,6 +100,12 @@ def make_labels(trajectories_path: str | Path, out_dir: str | Path, config: Labe
     return out / LABELS
 
 
+def mc_rollout_seed(seed: int) -> int:
+    """The run seed of Monte-Carlo rollouts: its own namespace, so that rollout 0 after step 0
+    does not share the seed trajectory's step seeds (it would replay that trajectory exactly)."""
+    return int(np.random.SeedSequence([seed, 0x4D43]).generate_state(1, np.uint64)[0] >> 1)
+
+
 def _mc_labels(trajs: list[Trajectory], out: Path, config: LabelConfig,
                progress: bool) -> tuple[list[dict[str, Any]], LabelCompute]:
     seeds = [t for t in trajs if t.sample_index == 0][: config.tasks]
@@ -123,7 +129,7 @@ def _mc_labels(trajs: list[Trajectory], out: Path, config: LabelConfig,
             done[(r.task_id, step, j)] = rec
             append_records(path, [rec])
 
-        rollout(seeds[0].env_id, policy, jobs, config.seed, write, batch_size=config.batch_size,
+        rollout(seeds[0].env_id, policy, jobs, mc_rollout_seed(config.seed), write, batch_size=config.batch_size,
                 progress=progress, total=len(jobs))
     by_step: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
     for (task, step, _), r in done.items():

@@ -115,6 +115,25 @@ def test_mc_rollouts_resume_without_redoing_work(tmp_path):
     assert read_labels(tmp_path / "mc" / "labels.jsonl") == first  # same seeds, same outcomes
 
 
+def test_mc_rollouts_do_not_replay_the_seed_trajectory(tmp_path, monkeypatch):
+    """Rollout j = 0 after step 0 has sample index 0, like the seed trajectory: its seeds must differ."""
+    import agentprm_bench.prm.labelling as labelling
+    from agentprm_bench.agents.rollout import step_seed
+    from agentprm_bench.agents.trajectory import read_trajectories
+
+    path = seed_trajectories(tmp_path, first_right=True)
+    seen = []
+    real = labelling.rollout
+    monkeypatch.setattr(labelling, "rollout", lambda env_id, policy, jobs, seed, *a, **k: (
+        seen.append((seed, list(jobs))), real(env_id, policy, jobs, seed, *a, **k))[1])
+    make_labels(path, tmp_path / "mc", LabelConfig(method="mc", n_mc=4, policy="random", seed=0), progress=False)
+    (mc_seed, jobs), = seen
+    seed_traj = next(t for t in read_trajectories(path) if t.sample_index == 0)
+    assert (seed_traj.task_id, 0, tuple(seed_traj.actions[:1])) in jobs  # the rollout that shares sample index 0
+    for turn in range(1, 4):
+        assert step_seed(mc_seed, seed_traj.task_id, 0, turn) != step_seed(seed_traj.seed, seed_traj.task_id, 0, turn)
+
+
 def test_td_gae_labels_keep_n_td_samples_and_count_their_tokens(tmp_path):
     collect(CollectConfig(env="textcraft", policy="noisy-oracle", samples=4, tasks=5, policy_options={"p": 0.5}),
             tmp_path / "c", progress=False)
