@@ -15,7 +15,7 @@ import numpy as np
 from minigrid.envs.babyai.core.levelgen import LevelGen
 from minigrid.utils.baby_ai_bot import BabyAIBot
 
-from agentprm_bench.envs.babyai_text import CHECK, View, menu_text, read_view
+from agentprm_bench.envs.babyai_text import CHECK, DIR_TO_VEC, View, menu_text, read_view
 from agentprm_bench.envs.base import Step, TextEnv
 
 # AgentGym's level table, in its order: task i plays LEVELS[i % 40] with minigrid seed i // 40.
@@ -136,9 +136,6 @@ def _pose(env: Any, touched: tuple) -> tuple:
     """
     carrying = (env.carrying.type, env.carrying.color) if env.carrying is not None else None
     return (tuple(int(c) for c in env.agent_pos), int(env.agent_dir), carrying, touched)
-
-
-DIR_VECS = ((1, 0), (0, 1), (-1, 0), (0, -1))
 
 
 def _interaction(env: Any, action: int) -> tuple:
@@ -351,7 +348,7 @@ class BabyAIEnv(TextEnv):
             return cells[p] if p in cells else env.grid.get(*p)
 
         for a in primitives:
-            front = (x + DIR_VECS[d][0], y + DIR_VECS[d][1])
+            front = (x + DIR_TO_VEC[d][0], y + DIR_TO_VEC[d][1])
             if a in (3, 4, 5):
                 touched += (a, front)
             obj = cell(front)
