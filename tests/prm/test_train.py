@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -86,3 +87,43 @@ def test_eval_rm_reports_auc_on_held_out_trajectories(data, tiny_model_dir, tmp_
     assert f"{e.final_auc:6.3f}" in out.getvalue()
     header, row = out.getvalue().splitlines()  # columns line up however long the path
     assert row[header.index(" kind") + 1:].startswith("pvm ")
+
+
+def test_td_refresh_recomputes_targets_from_the_current_model(data, tiny_model_dir, tmp_path, monkeypatch):
+    """Iteration 2's targets are TD-GAE over the model's own scores at that point (not the labels')."""
+    from agentprm_bench.prm import train as train_module
+    from agentprm_bench.prm.labels import td_gae_targets
+
+    real, calls = train_module._refresh_td_targets, []
+
+    def spy(rm, items, cfg):
+        before = [it.q.copy() for it in items]
+        values = train_module._step_scores(rm, items)
+        real(rm, items, cfg)
+        calls.append((before, [it.q.copy() for it in items], values, [it.rewards for it in items], cfg))
+
+    monkeypatch.setattr(train_module, "_refresh_td_targets", spy)
+    train_reward_model(config(data, tiny_model_dir, "agentprm", iterations=2), tmp_path / "a", progress=False)
+    (before, after, values, rewards, cfg), = calls  # once, before iteration 2
+    assert any(not np.allclose(b, a) for b, a in zip(before, after))  # the targets moved with the model
+    for a, v, r in zip(after, values, rewards):
+        np.testing.assert_allclose(a, td_gae_targets(v, r, cfg.gamma, cfg.lam), atol=1e-6)
+        assert a[-1] == pytest.approx(r[-1])  # the last step's target is the outcome itself
+
+
+def test_training_lowers_the_training_loss(data, tiny_model_dir, tmp_path):
+    """PVM regresses every step on the outcome: after training, its scores fit the outcomes better."""
+    from agentprm_bench.prm import train as train_module
+
+    cfg = replace(config(data, tiny_model_dir, "pvm"), val_fraction=0.0, epochs=4)
+    fresh = RewardModel.from_backbone(cfg.backbone, {"kind": "pvm", "output": "linear", "max_obs_chars": 200,
+                                                      "max_len": 1024}, device="cpu")
+    items = train_module._items(cfg, fresh)
+
+    def mse(rm):
+        return float(np.mean([np.mean((s - it.outcome) ** 2) for it, s in zip(items, train_module._step_scores(rm, items))]))
+
+    untrained = mse(fresh)
+    train_reward_model(cfg, tmp_path / "p", progress=False)
+    trained = mse(RewardModel.load(tmp_path / "p", device="cpu"))
+    assert trained < 0.8 * untrained, (untrained, trained)
