@@ -20,12 +20,12 @@ def _make(name: str, **kwargs):
 
 def cmd_envs(args: argparse.Namespace, out: TextIO) -> int:
     """List the registered environments with their task counts and splits."""
-    rows = [("id", "tasks", "train", "test", "max turns", "metric")]
+    rows = [("id", "tasks", "train", "test", "max turns", "metric", "--env")]
     for entry in ENVS.values():
         cls = entry.load_class()
         splits = cls.splits()
         rows.append((entry.env_id, str(cls.num_tasks()), str(len(splits["train"])), str(len(splits["test"])),
-                     str(cls.default_max_turns), entry.metric))
+                     str(cls.default_max_turns), entry.metric, entry.short_name))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for k, row in enumerate(rows):
         out.write("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() + "\n")
@@ -52,7 +52,10 @@ def cmd_play(args: argparse.Namespace, out: TextIO, read: Callable[[str], str] |
         if typed.lower() in ("quit", "exit", "q"):
             out.write("Stopped.\n")
             return 0
-        action = actions[int(typed) - 1] if typed.isdigit() and 1 <= int(typed) <= len(actions) else typed
+        if typed.isdigit() and not 1 <= int(typed) <= len(actions):  # a slip, not an action: no turn spent
+            out.write(f"{typed} is not one of the numbers above (1-{len(actions)}); type a number or an action.\n")
+            continue
+        action = actions[int(typed) - 1] if typed.isdigit() else typed
         obs, reward, terminated, truncated, info = env.step(action)
         total += reward
         out.write(f"\n> {action}\n{obs}\n")

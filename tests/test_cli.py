@@ -33,6 +33,8 @@ def test_envs_lists_every_env_with_counts():
     assert "agentprm/WebShop-v0    6910   6410   500   6" in text
     assert "agentprm/BabyAI-v1     4000   3910   90    20" in text
     assert "agentprm/TextCraft-v1  544    344    200   20" in text
+    assert text.splitlines()[0].endswith("--env")
+    assert all(line.endswith(short) for line, short in zip(text.splitlines()[2:], ("webshop", "babyai", "textcraft")))
 
 
 def test_play_by_number_and_text_until_the_episode_ends(monkeypatch):
@@ -49,6 +51,12 @@ def test_play_by_number_and_text_until_the_episode_ends(monkeypatch):
 def test_play_accepts_the_number_of_an_admissible_action_and_quit(monkeypatch):
     code, text = run(["play", "webshop", "--task-id", "0"], monkeypatch, ["1", "quit"])
     assert code == 0 and "> search[" in text and "Results for" in text and text.endswith("Stopped.\n")
+
+
+def test_play_reprompts_on_a_number_that_is_not_offered(monkeypatch):
+    code, text = run(["play", "textcraft", "--task-id", "0"], monkeypatch, ["999", "0", "quit"])
+    assert code == 0 and "999 is not one of the numbers above" in text and "0 is not one of the numbers above" in text
+    assert "\n> " not in text  # nothing was sent to the env: no turn spent
 
 
 def test_play_stops_cleanly_at_end_of_input(monkeypatch):
