@@ -259,7 +259,6 @@ class BabyAIEnv(TextEnv):
             if not changed:
                 break
             self._image = obs["image"]
-        self._image = obs["image"]
         self._view = read_view(env, obs)
         text_out = self._view.description
         done = bool(terminated)

@@ -8,9 +8,9 @@ from functools import lru_cache
 from typing import Any, Sequence
 
 from agentprm_bench.envs.base import Step, TextEnv, reset_options
-from agentprm_bench.errors import UserError
 from agentprm_bench.envs.textcraft_recipes import (CraftingRules, Ingredient, Recipe, adapt_test_goals,
                                                    load_rules, readable)
+from agentprm_bench.errors import UserError
 
 MAX_DISTRACTORS = 10
 AGENTGYM_RESET_SEED = 42  # AgentGym's reset seeds Python's random with 42 before drawing distractors
@@ -90,7 +90,8 @@ def task_items() -> tuple[str, ...]:
     craftable item ordered by (crafting depth, id)."""
     rules = load_rules()
     test = adapt_test_goals()
-    rest = sorted((i for i in rules.recipes if i not in set(test)), key=lambda i: (rules.depth(i), i))
+    held_out = set(test)
+    rest = sorted((i for i in rules.recipes if i not in held_out), key=lambda i: (rules.depth(i), i))
     return tuple(test) + tuple(rest)
 
 
@@ -282,7 +283,8 @@ class TextCraftEnv(TextEnv):
         for recipe in self.rules.recipes[out_id]:
             left = list(given)
             for ing in recipe.inputs:
-                hit = next((g for g in left if self._fills_given(g, ing)), None)
+                # typed tags never get here (they fail the has-items check), as in the original
+                hit = next((g for g in left if self.rules.fills(g[0], ing)), None)
                 if hit is None or hit[2] != ing.count:
                     break
                 left.remove(hit)
@@ -290,13 +292,6 @@ class TextCraftEnv(TextEnv):
                 if not left:
                     return recipe
         return None
-
-    def _fills_given(self, given: tuple[str, bool, int], ing: Ingredient) -> bool:
-        """The original's matching of a typed ingredient (name, is tag, count) to a recipe's."""
-        name, is_tag, _ = given
-        if not ing.is_tag:
-            return not is_tag and name == ing.name
-        return (is_tag and name == ing.name) or self.rules.item_tag.get(name) == ing.name
 
     # ----- helpers -----------------------------------------------------------------------
     @property
