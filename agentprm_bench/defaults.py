@@ -43,7 +43,7 @@ class DefaultSizes:
 SIZES = DefaultSizes()
 # Per-env changes. WebShop: with 64 tasks every reward model's held-out final-step AUC was 0.44-0.49
 # (no separation); 256 tasks gave 0.68-0.72 and its rollouts are cheap (~2 min on one core).
-ENV_SIZES: dict[str, dict] = {"agentprm/WebShop-v0": {"rollout_tasks": 256}}
+ENV_SIZES: dict[str, dict] = {"agentprm/WebShop-v1": {"rollout_tasks": 256}}
 
 
 def sizes_for(env: str) -> DefaultSizes:
@@ -111,7 +111,9 @@ def ensure_default_reward_model(env: str, method: Method, progress: bool = True)
 # Bumped when default reward models built by an older agentprm-bench must not be reused.
 # 2: policies load their own tokenizer (fbcc60f); models built before it read other token ids.
 # 3: BabyAI-v1 and TextCraft-v1 behave as AgentGym's servers (new text, actions and tasks).
-BUILD = 3
+# 4: WebShop-v1 behaves as AgentGym's WebShop (pages, search, reward, goals, split); the WebShop
+#    policy's prompt lists the actions of omitted turns (``omitted_actions``).
+BUILD = 4
 
 
 def _match_policy(base: Path, policy_dir: Path, sizes: DefaultSizes = SIZES) -> None:

@@ -30,7 +30,7 @@ def run(argv, monkeypatch=None, typed=()):
 def test_envs_lists_every_env_with_counts():
     code, text = run(["envs"])
     assert code == 0
-    assert "agentprm/WebShop-v0    6910   6410   500   6" in text
+    assert "agentprm/WebShop-v1    6910   5410   500   6" in text
     assert "agentprm/BabyAI-v1     4000   3910   90    20" in text
     assert "agentprm/TextCraft-v1  544    344    200   20" in text
     assert text.splitlines()[0].endswith("--env")
@@ -50,7 +50,7 @@ def test_play_by_number_and_text_until_the_episode_ends(monkeypatch):
 
 def test_play_accepts_the_number_of_an_admissible_action_and_quit(monkeypatch):
     code, text = run(["play", "webshop", "--task-id", "0"], monkeypatch, ["1", "quit"])
-    assert code == 0 and "> search[" in text and "Results for" in text and text.endswith("Stopped.\n")
+    assert code == 0 and "> search[" in text and "Page 1 (Total results: 50)" in text and text.endswith("Stopped.\n")
 
 
 def test_play_reprompts_on_a_number_that_is_not_offered(monkeypatch):

@@ -76,7 +76,7 @@ def test_reward_models_from_an_older_policy_are_set_aside(tmp_path):
 
 
 def test_webshop_rolls_out_on_more_tasks():
-    assert defaults.sizes_for("agentprm/WebShop-v0").rollout_tasks == 256
+    assert defaults.sizes_for("agentprm/WebShop-v1").rollout_tasks == 256
     assert defaults.sizes_for("agentprm/BabyAI-v1") == defaults.SIZES
 
 

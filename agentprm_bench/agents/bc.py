@@ -68,6 +68,7 @@ class TrainPolicyConfig:
     heads: int = 4
     max_prompt_chars: int = 1600
     max_obs_chars: int = 1200
+    omitted_actions: int = 0  # list the actions of up to this many omitted turns in the prompt (``build_messages``)
     decoding: str = "admissible"  # how the saved policy decodes by default ("admissible" | "free")
     loss: str = "tokens"  # "tokens": every reply token; "decisions": only choices among admissible actions
     lm_weight: float = 0.0  # weight of an auxiliary next-token loss on the whole sequence (prompt included)
@@ -106,9 +107,10 @@ def demonstrations(cfg: TrainPolicyConfig, progress: bool) -> list[Trajectory]:
 # curriculum warm-up learns them in ~6 minutes; the 1.7M shared default did not in 15.
 ENV_DEFAULTS: dict[str, dict[str, Any]] = {
     "agentprm/TextCraft-v1": {"noisy_labels": "oracle"},
-    "agentprm/WebShop-v0": {"noisy_labels": "oracle", "oracle_episodes": 800, "noisy_episodes": 400,
+    "agentprm/WebShop-v1": {"noisy_labels": "oracle", "oracle_episodes": 800, "noisy_episodes": 400,
                             "loss": "decisions", "pre_tokenizer": "words", "hidden_size": 64, "layers": 2,
-                            "heads": 4, "max_prompt_chars": 1, "lr": 1e-3, "curriculum_steps": 1000, "epochs": 3},
+                            "heads": 4, "max_prompt_chars": 1, "omitted_actions": 8, "lr": 1e-3,
+                            "curriculum_steps": 1000, "epochs": 3},
 }
 
 
@@ -135,7 +137,7 @@ def step_prompts(traj: Trajectory, cfg: TrainPolicyConfig, tokenizer: Any,
     out = []
     for t, step in enumerate(traj.steps):
         h = History(traj.env_id, traj.task_id, traj.observations[: t + 1], traj.actions[:t])
-        out.append((render_prompt(build_messages(h, cfg.max_prompt_chars, cfg.max_obs_chars), tokenizer),
+        out.append((render_prompt(build_messages(h, cfg.max_prompt_chars, cfg.max_obs_chars, cfg.omitted_actions), tokenizer),
                     step.action if labels is None else labels[t]))
     return out
 
@@ -267,11 +269,11 @@ def curriculum_stages(cfg: TrainPolicyConfig, demos: list[Trajectory], labels: l
     for d, lab, st in zip(demos, labels, states):
         for t, (obs, (admissible, _)) in enumerate(zip(d.observations, st)):
             action = d.actions[t] if lab is None else lab[t]
-            views = condensed(d.env_id, obs, action) or []
+            views = condensed(d.env_id, obs, action, d.actions[:t]) or []
             trie = action_trie(tokenizer, admissible) if views else {}
             for k, view in enumerate(views):
                 h = History(d.env_id, d.task_id, [view], [])
-                prompt = render_prompt(build_messages(h, cfg.max_prompt_chars, cfg.max_obs_chars), tokenizer)
+                prompt = render_prompt(build_messages(h, cfg.max_prompt_chars, cfg.max_obs_chars, cfg.omitted_actions), tokenizer)
                 (seq, start), = encode([(prompt, action)], tokenizer, cfg.max_len)
                 points = choice_points(seq, start, trie)
                 if points:
@@ -366,7 +368,7 @@ def train_policy(cfg: TrainPolicyConfig, out_dir: str | Path, progress: bool = T
     meta = {
         "kind": "agentprm-bench default policy", "config": asdict(cfg), "env_id": resolve_env(cfg.env).env_id,
         "prompt": {"max_prompt_chars": cfg.max_prompt_chars, "max_obs_chars": cfg.max_obs_chars,
-                   "decoding": cfg.decoding},
+                   "omitted_actions": cfg.omitted_actions, "decoding": cfg.decoding},
         "metrics": {"parameters": n_params, "demonstrations": len(demos), "demonstration_steps": len(encoded),
                     "prompts_cut": cut,
                     "examples": len(examples), "curriculum_examples": [len(x) for x in stages],

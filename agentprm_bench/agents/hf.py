@@ -130,6 +130,7 @@ class HFPolicy(Policy):
             raise UserError(f"decoding must be 'free' or 'admissible', got {self.decoding!r}")
         self.temperature, self.top_p, self.max_new_tokens = float(temperature), float(top_p), int(max_new_tokens)
         self.max_prompt_chars, self.max_obs_chars, self.batch_size = max_prompt_chars, max_obs_chars, batch_size
+        self.omitted_actions = int(trained.get("omitted_actions", 0))
         limit = getattr(self.model.config, "max_position_embeddings", None) or 32_768
         self.max_prompt_tokens = max(16, limit - self.max_new_tokens)
 
@@ -138,8 +139,8 @@ class HFPolicy(Policy):
                 "max_new_tokens": self.max_new_tokens, "decoding": self.decoding}
 
     def prompts(self, histories: Sequence[History]) -> list[str]:
-        return [render_prompt(build_messages(h, self.max_prompt_chars, self.max_obs_chars), self.tokenizer)
-                for h in histories]
+        return [render_prompt(build_messages(h, self.max_prompt_chars, self.max_obs_chars, self.omitted_actions),
+                              self.tokenizer) for h in histories]
 
     def act(self, histories: Sequence[History], k: int, seeds: Sequence[int]) -> list[list[ActionSample]]:
         prompts = self.prompts(histories)

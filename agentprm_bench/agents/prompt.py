@@ -14,9 +14,10 @@ from typing import Any
 from agentprm_bench.agents.base import History
 
 SYSTEM = {
-    "agentprm/WebShop-v0": (
-        "You are shopping on a web store for the product the instruction describes. "
-        "Reply with one action: search[query] or click[label] for a bracketed label on the page."),
+    "agentprm/WebShop-v1": (
+        "You are web shopping for the product the instruction describes. The page's items are separated "
+        "by [SEP]. Reply with one action: search[keywords] where there is a search box, or click[item] "
+        "for a clickable item of the page (a button, a product's ASIN, an option value)."),
     "agentprm/BabyAI-v1": (
         "You are an agent in a grid world. Reply with one action from the available actions listed "
         "after each observation, e.g. turn left, move forward, go to <color> <object> <n>, pickup <color> <object> <n>, "
@@ -28,6 +29,7 @@ SYSTEM = {
 ACTION_PREFIX = "Action: "
 _ACTION = re.compile(r"Action:\s*(.*)")
 OMITTED = "({n} earlier turns omitted)"
+OMITTED_ACTIONS = "({n} earlier turns omitted; their actions: {actions})"
 
 
 def clip(text: str, limit: int) -> str:
@@ -37,8 +39,13 @@ def clip(text: str, limit: int) -> str:
     return text[:half] + " ... " + text[len(text) - half:]
 
 
-def build_messages(history: History, max_chars: int = 24_000, max_obs_chars: int = 8_000) -> list[dict[str, str]]:
-    """Chat messages for the policy's next action (the last message is the current observation)."""
+def build_messages(history: History, max_chars: int = 24_000, max_obs_chars: int = 8_000,
+                   omitted_actions: int = 0) -> list[dict[str, str]]:
+    """Chat messages for the policy's next action (the last message is the current observation).
+
+    ``omitted_actions``: where turns are left out, the note after the first observation also
+    lists the actions of up to that many of the latest of them (e.g. the options already
+    clicked on a WebShop item page, which the page itself does not show)."""
     obs = [clip(o, max_obs_chars) for o in history.observations]
     head = [{"role": "system", "content": SYSTEM.get(history.env_id, "Reply with one action.")},
             {"role": "user", "content": obs[0]}]
@@ -57,7 +64,9 @@ def build_messages(history: History, max_chars: int = 24_000, max_obs_chars: int
     kept.reverse()
     dropped = len(turns) - len(kept)
     if dropped:
-        head[1] = {"role": "user", "content": obs[0] + "\n" + OMITTED.format(n=dropped)}
+        shown = history.actions[:dropped][-omitted_actions:] if omitted_actions > 0 else []
+        note = OMITTED_ACTIONS.format(n=dropped, actions="; ".join(shown)) if shown else OMITTED.format(n=dropped)
+        head[1] = {"role": "user", "content": obs[0] + "\n" + note}
     return head + [m for turn in kept for m in turn]
 
 

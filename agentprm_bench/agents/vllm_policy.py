@@ -51,6 +51,7 @@ class VLLMPolicy(Policy):
         trained = trained_settings(local) if local is not None and local.is_dir() else {}
         self.max_prompt_chars = max_prompt_chars or trained.get("max_prompt_chars", 24_000)
         self.max_obs_chars = max_obs_chars or trained.get("max_obs_chars", 8_000)
+        self.omitted_actions = int(trained.get("omitted_actions", 0))
         self._engine: Any = None
         if self.base_url is None:
             self._engine = self._offline_engine(str(local), tensor_parallel_size)
@@ -61,8 +62,8 @@ class VLLMPolicy(Policy):
 
     # ----- sampling ----------------------------------------------------------------------
     def act(self, histories: Sequence[History], k: int, seeds: Sequence[int]) -> list[list[ActionSample]]:
-        prompts = [render_prompt(build_messages(h, self.max_prompt_chars, self.max_obs_chars), self.tokenizer)
-                   for h in histories]
+        prompts = [render_prompt(build_messages(h, self.max_prompt_chars, self.max_obs_chars, self.omitted_actions),
+                                 self.tokenizer) for h in histories]
         jobs = [(prompts[i], (int(seeds[i]) + j) % 2**31) for i in range(len(histories)) for j in range(k)]
         if self._engine is not None:
             replies = self._generate_offline(jobs)

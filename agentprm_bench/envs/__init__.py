@@ -1,7 +1,7 @@
 """All environment registration lives here: Gymnasium ids ``agentprm/<Name>-v<N>``.
 
-The version is bumped whenever an env's behaviour changes (BabyAI and TextCraft went to v1
-when they were made to match AgentGym's servers); records keep the id they were made with.
+The version is bumped whenever an env's behaviour changes (all three went to v1 when they
+were made to match AgentGym's servers); records keep the id they were made with.
 
 ``import agentprm_bench`` (or this module) registers them; ``gymnasium.make`` then builds
 them. Entry points are lazy strings, so registering loads no data.
@@ -33,7 +33,7 @@ class EnvEntry:
 ENVS: dict[str, EnvEntry] = {
     e.env_id: e
     for e in (
-        EnvEntry("agentprm/WebShop-v0", "webshop", "agentprm_bench.envs.webshop.env:WebShopEnv", "success"),
+        EnvEntry("agentprm/WebShop-v1", "webshop", "agentprm_bench.envs.webshop.env:WebShopEnv", "success"),
         EnvEntry("agentprm/BabyAI-v1", "babyai", "agentprm_bench.envs.babyai:BabyAIEnv", "reward"),
         EnvEntry("agentprm/TextCraft-v1", "textcraft", "agentprm_bench.envs.textcraft:TextCraftEnv", "success"),
     )
@@ -47,7 +47,7 @@ def register_all() -> None:
 
 
 def resolve_env(name: str) -> EnvEntry:
-    """An env by id ("agentprm/WebShop-v0") or short name ("webshop"), case-insensitively."""
+    """An env by id ("agentprm/WebShop-v1") or short name ("webshop"), case-insensitively."""
     key = name.strip().lower()
     for entry in ENVS.values():
         if key in (entry.env_id.lower(), entry.short_name, entry.env_id.split("/")[-1].lower()):

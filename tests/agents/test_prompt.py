@@ -24,6 +24,15 @@ def test_long_histories_keep_the_task_and_the_latest_turns():
     assert sum(len(m["content"]) for m in msgs[2:]) <= 400
 
 
+def test_omitted_turns_can_list_their_latest_actions():
+    obs = ["TASK"] + [f"page {t}" for t in range(1, 5)]
+    h = History("agentprm/WebShop-v1", 0, obs, ["search[x]", "click[B01]", "click[red]", "click[large]"])
+    note = build_messages(h, max_chars=1, omitted_actions=2)[1]["content"]
+    assert note == "TASK\n(3 earlier turns omitted; their actions: click[B01]; click[red])"
+    assert build_messages(h, max_chars=1)[1]["content"] == "TASK\n(3 earlier turns omitted)"
+    assert build_messages(h, max_chars=1, omitted_actions=9)[-2]["content"] == "Action: click[large]"
+
+
 def test_clip_keeps_both_ends():
     text = "A" * 50 + "B" * 50
     out = clip(text, 21)

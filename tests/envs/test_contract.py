@@ -82,10 +82,11 @@ def test_env_pickles_mid_episode_and_continues_identically(env_id):
 
 
 # Oracle success on (up to 200 of) the test tasks, measured (the games are deterministic), with
-# the reason where it is below 95%: TextCraft 187/200, its 13 banners need more than 20 commands;
+# the reason where it is below 95% (WebShop 194/200: 6 of the 20 test goals whose own option
+# values the original's reward cannot match, see results/env_fidelity.md); TextCraft 187/200, its 13 banners need more than 20 commands;
 # BabyAI 65/90, minigrid's bot lifted to AgentGym's menu runs out of 20 turns in multi-room levels
 # and cannot open boxes (KeyInBox), see results/env_fidelity.md.
-ORACLE_FLOOR = {"agentprm/WebShop-v0": 0.95, "agentprm/BabyAI-v1": 0.72, "agentprm/TextCraft-v1": 0.935}
+ORACLE_FLOOR = {"agentprm/WebShop-v1": 0.95, "agentprm/BabyAI-v1": 0.72, "agentprm/TextCraft-v1": 0.935}
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
@@ -147,7 +148,7 @@ def test_bad_task_id_and_split_raise_clear_errors(env_id):
 
 # Pinned digests of the test splits: a change here changes every published number.
 SPLIT_DIGESTS = {
-    "agentprm/WebShop-v0": "2808e64e4f737619",
+    "agentprm/WebShop-v1": "2d0f2158e924e7b2",
     "agentprm/BabyAI-v1": "295b3e5454cad800",
     "agentprm/TextCraft-v1": "050029a81b691389",
 }
@@ -157,14 +158,15 @@ SPLIT_DIGESTS = {
 def test_splits_are_disjoint_complete_and_pinned(env_id):
     cls = resolve_env(env_id).load_class()
     splits = cls.splits()
-    train, test = set(splits["train"]), set(splits["test"])
-    assert not train & test and train | test == set(range(cls.num_tasks()))
+    parts = [set(ids) for ids in splits.values()]
+    assert {"train", "test"} <= set(splits) and sum(map(len, parts)) == cls.num_tasks()
+    assert set().union(*parts) == set(range(cls.num_tasks()))  # disjoint (sizes add up) and complete
     digest = hashlib.sha256(json.dumps(list(splits["test"])).encode()).hexdigest()[:16]
     assert digest == SPLIT_DIGESTS[env_id]
 
 
 def test_resolve_env_accepts_ids_and_short_names_and_suggests():
-    assert resolve_env("webshop").env_id == "agentprm/WebShop-v0"
+    assert resolve_env("webshop").env_id == "agentprm/WebShop-v1"
     assert resolve_env("agentprm/BabyAI-v1").env_id == "agentprm/BabyAI-v1"
     assert resolve_env("TextCraft-v1").env_id == "agentprm/TextCraft-v1"
     with pytest.raises(UserError, match="Did you mean 'textcraft'"):

@@ -7,23 +7,22 @@ from dataclasses import asdict
 from functools import lru_cache
 from typing import Any, Sequence
 
-from agentprm_bench.envs.base import ASCII_CHARSET, Step, TextEnv, split_ids
+from agentprm_bench.envs.base import ASCII_CHARSET, Step, TextEnv
+from agentprm_bench.envs.webshop import pages
 from agentprm_bench.envs.webshop.catalog import Catalog, Goal, Product, load_catalog
+from agentprm_bench.envs.webshop.pages import BACK, BUY, ITEM_BUTTONS, NEXT, PREV, SEARCH, SUB_PAGES
 from agentprm_bench.envs.webshop.reward import RewardBreakdown, webshop_reward
-from agentprm_bench.envs.webshop.search import BM25Index, document_text
+from agentprm_bench.envs.webshop.search import SearchEngine, document_text
 
 RESULTS_PER_PAGE = 10
 TOP_K = 50
-TEST_SIZE = 500
-SPLIT_SALT = 233
-_ACTION = re.compile(r"^(search|click)\[(.*)\]$", re.IGNORECASE | re.DOTALL)
-BACK, PREV, NEXT, BUY = "Back to Search", "< Prev", "Next >", "Buy Now"
-SUB_PAGES = ("Description", "Features", "Reviews")
+PRICE_CLAUSE = ", and price lower than"
+_ACTION = re.compile(r"(.+)\[(.+)\]")  # the original's parse: re.match, greedy, no newlines
 
 
 @lru_cache(maxsize=1)
-def load_index() -> BM25Index:
-    return BM25Index((p.asin, document_text(p)) for p in load_catalog().products.values())
+def load_search() -> SearchEngine:
+    return SearchEngine((p.asin, document_text(p)) for p in load_catalog().products.values())
 
 
 @lru_cache(maxsize=1)
@@ -34,55 +33,60 @@ def webshop_charset() -> str:
     for p in cat.products.values():
         for text in (p.title, p.description, p.price_tag, *p.bullet_points, *p.options,
                      *(v for vs in p.options.values() for v in vs)):
-            chars.update(text)
+            chars.update(text.strip())
     for g in cat.goals:
-        chars.update(g.instruction)
-    chars.discard("\r")
+        chars.update(g.instruction.strip())
     return "".join(sorted(chars))
 
 
-@lru_cache(maxsize=1)
-def _splits() -> dict[str, list[int]]:
-    return split_ids(len(load_catalog().goals), TEST_SIZE, SPLIT_SALT)
-
-
 def search_query_for(goal: Goal) -> str:
-    """The instruction without its price clause: the query offered among the admissible actions."""
-    return goal.instruction.split(", and price lower than")[0]
+    """The instruction without its price clause: the search offered among the admissible actions."""
+    return goal.instruction.split(PRICE_CLAUSE)[0]
+
+
+def parse_action(action: str) -> tuple[str, str | None]:
+    m = _ACTION.match(action)
+    return (m.group(1), m.group(2)) if m else (action, None)
 
 
 class WebShopEnv(TextEnv):
     """Shop for the product described by an instruction in a 1,000-product web store.
 
     ## Description
-    The standard WebShop 1k setup (Yao et al., 2022): its real products and its 6,910
-    synthetic goals (one per option combination of each product with an instruction),
-    rendered as text pages. A pure-Python BM25 engine serves the search (top 50 results,
-    10 per page). Task ``i`` is goal ``i``; 500 fixed goals form the test split.
+    WebShop (Yao et al., 2022) in its text mode, as AgentGym serves it and the AgentPRM paper
+    ran it: the 1,000-product setup, its 6,910 synthetic goals in the original's order (task
+    ``i`` is the original's session ``i``), its search (BM25 over the same fields, see
+    ``search.py``), pages, action handling and reward, checked step by step against
+    recordings of the original (``tests/data/conformance``). Splits are the original's
+    ranges: test 0-499, eval 500-1499, train 1500-6909.
 
     ## Observation
-    The current page as text, always headed by the instruction: the search page; a page of
-    results ("[ASIN] title | price"); an item page (title, price, option values to click,
-    the options selected so far, and the Description / Features / Reviews / Buy Now
-    buttons); or a Description / Features / Reviews page. Clickable things are in brackets.
+    The page's visible text items joined by `` [SEP] ``, exactly as the original's
+    ``observation_mode="text"``: the search page (``WebShop [SEP] Instruction: [SEP] ... [SEP]
+    Search``); a results page (``Page 1 (Total results: 50)``, then ASIN, title and price of
+    up to 10 products); an item page (option names and values first, then title, price,
+    rating and the Description / Features / Reviews / Buy Now buttons); a sub page; and the
+    done page after a purchase. Selected options are not shown (as in the original).
 
     ## Actions
-    ``search[query]`` on the search page; ``click[label]`` for any bracketed label on the
-    page (case-insensitive): an ASIN, an option value, Back to Search, < Prev, Next >,
-    Description, Features, Reviews, Buy Now. ``info["admissible_actions"]`` lists every
-    click of the page, and on the search page one search (the instruction without its price
-    clause); any other query is allowed too. Anything else is a no-op with an explanation.
+    ``search[keywords]`` (accepted on any page, as the original accepts it) and
+    ``click[label]`` for a clickable of the page, case-insensitive (the original lower-cases
+    the argument). Anything else, including a click on something the page lacks, changes
+    nothing and returns the same page (``info["valid_action"]`` is False).
+    ``info["admissible_actions"]`` is the original's ``get_available_actions`` written as
+    actions: on the search page one search (the instruction without its price clause; any
+    other query is allowed too), elsewhere ``click[...]`` for every clickable, with the
+    label as the page shows it.
 
     ## Rewards
-    On Buy Now, WebShop's reward in [0, 1] (``reward.webshop_reward``): attribute, option
-    and price matches, times the type score. ``info["purchase"]`` holds its components.
-    Success (``won``) is reward 1.
+    On Buy Now, WebShop's reward in [0, 1] (``reward.webshop_reward``), 0 otherwise.
+    ``info["purchase"]`` holds its components. Success (``won``) is reward 1.
 
     ## Episode end
-    Terminated by Buy Now; truncated after ``max_turns`` actions (default 6, the paper's).
+    Terminated by Buy Now; truncated after ``max_turns`` actions (default 6).
 
     ## Arguments
-    ``max_turns`` (int, default 6), ``split`` ("train" | "test"), ``render_mode`` ("ansi").
+    ``max_turns`` (int, default 6), ``split`` ("test" | "eval" | "train"), ``render_mode`` ("ansi").
     """
 
     observation_max_length = 16384
@@ -92,16 +96,17 @@ class WebShopEnv(TextEnv):
         self.charset = webshop_charset()
         super().__init__(max_turns=max_turns, split=split, render_mode=render_mode)
         self.catalog: Catalog = load_catalog()
-        self.index = load_index()
+        self.engine = load_search()
         self.goal: Goal | None = None
-        self.page = "search"
-        self.query = ""
+        self._clear("search")
+        self.purchase: RewardBreakdown | None = None
+
+    def _clear(self, page: str) -> None:
+        self.page, self.keywords, self.page_num = page, "", 1
         self.results: list[str] = []
-        self.page_num = 1
         self.item: str | None = None
         self.sub_page = ""
         self.selected: dict[str, str] = {}
-        self.purchase: RewardBreakdown | None = None
 
     @classmethod
     def num_tasks(cls) -> int:
@@ -109,17 +114,17 @@ class WebShopEnv(TextEnv):
 
     @classmethod
     def splits(cls) -> dict[str, Sequence[int]]:
-        return _splits()
+        return load_catalog().splits()
 
     def _reset_task(self, task_id: int) -> str:
         self.goal = self.catalog.goals[task_id]
-        self.page, self.query, self.results, self.page_num = "search", "", [], 1
-        self.item, self.sub_page, self.selected, self.purchase = None, "", {}, None
-        return self._render_page()
+        self._clear("search")
+        self.purchase = None
+        return self._render()
 
     @property
     def won(self) -> bool:
-        return self.purchase is not None and abs(self.purchase.reward - 1.0) < 1e-9
+        return self.purchase is not None and self.purchase.reward == 1.0
 
     def extra_info(self) -> dict[str, Any]:
         info: dict[str, Any] = {"page": self.page}
@@ -129,134 +134,142 @@ class WebShopEnv(TextEnv):
             info["purchase"] = asdict(self.purchase)
         return info
 
-    # ----- pages -------------------------------------------------------------------------
     @property
     def product(self) -> Product:
         assert self.item is not None
         return self.catalog.products[self.item]
 
-    def _num_pages(self) -> int:
-        return max(1, -(-len(self.results) // RESULTS_PER_PAGE))
-
-    def _page_results(self) -> list[str]:
+    # ----- pages -------------------------------------------------------------------------
+    def _page_products(self) -> list[Product]:
         start = (self.page_num - 1) * RESULTS_PER_PAGE
-        return self.results[start:start + RESULTS_PER_PAGE]
+        return [self.catalog.products[a] for a in self.results[start:start + RESULTS_PER_PAGE]]
 
-    def clickables(self) -> list[str]:
-        if self.page == "results":
-            labels = [BACK]
-            if self.page_num > 1:
-                labels.append(PREV)
-            if self.page_num < self._num_pages():
-                labels.append(NEXT)
-            return labels + self._page_results()
-        if self.page == "item":
-            values = [v for vs in self.product.options.values() for v in vs]
-            return [BACK, PREV, *SUB_PAGES, BUY, *dict.fromkeys(values)]
-        if self.page == "sub":
-            return [BACK, PREV]
-        return []
-
-    def _render_page(self) -> str:
-        assert self.goal is not None
-        head = f"Instruction: {self.goal.instruction}"
+    def clickables(self) -> dict[str, tuple[str, str, str]]:
+        """The original's ``text_to_clickable``: lower-cased label -> (label as shown, kind, option name);
+        kind is "button", "product" or "option"; a later clickable with the same label replaces an earlier."""
+        out: dict[str, tuple[str, str, str]] = {}
         if self.page == "search":
-            return f"WebShop\n{head}\n[Search]"
+            buttons = [SEARCH]
+        elif self.page == "results":
+            buttons = [BACK, PREV, NEXT] if self.page_num > 1 else [BACK, NEXT]
+        elif self.page == "item":
+            buttons = list(ITEM_BUTTONS)
+        elif self.page == "sub":
+            buttons = [BACK, PREV]
+        else:
+            buttons = []
+        for b in buttons:
+            out[b.lower()] = (b, "button", "")
         if self.page == "results":
-            nav = " ".join(f"[{x}]" for x in self.clickables() if x in (BACK, PREV, NEXT))
-            if not self.results:
-                return f"{head}\nNo results for \"{self.echo(self.query)}\".\n{nav}"
-            lines = [f"[{a}] {self.catalog.products[a].title} | {self.catalog.products[a].price_tag}"
-                     for a in self._page_results()]
-            return (f"{head}\nResults for \"{self.echo(self.query)}\": page {self.page_num} of "
-                    f"{self._num_pages()} (total results: {len(self.results)})\n{nav}\n" + "\n".join(lines))
-        p = self.product
+            for p in self._page_products():
+                out[p.asin.lower()] = (p.asin, "product", "")
         if self.page == "item":
-            opts = "\n".join(f"{name}: " + " ".join(f"[{v}]" for v in values) for name, values in p.options.items())
-            chosen = ", ".join(f"{k}: {v}" for k, v in self.selected.items()) or "none"
-            return (f"{head}\n[{BACK}] [{PREV}]\n{p.title}\nPrice: {p.price_tag} | Rating: {p.rating}\n"
-                    + (f"{opts}\nSelected options: {chosen}\n" if opts else "")
-                    + " ".join(f"[{x}]" for x in (*SUB_PAGES, BUY)))
-        body = {"Description": p.description or "(no description)",
-                "Features": "\n".join(f"- {b}" for b in p.bullet_points if b.strip()) or "(no features)",
-                "Reviews": "(no reviews)"}[self.sub_page]
-        return f"{head}\n[{BACK}] [{PREV}]\n{self.sub_page}:\n{body}"
+            for name, values in self.product.options.items():
+                for v in values:
+                    out[v] = (v, "option", name)
+        return out
+
+    def _render(self) -> str:
+        assert self.goal is not None
+        text = self.goal.instruction
+        if self.page == "search":
+            return pages.search_page(text)
+        if self.page == "results":
+            return pages.results_page(text, self._page_products(), self.page_num, len(self.results))
+        if self.page == "item":
+            return pages.item_page(text, self.product)
+        return pages.sub_page(text, self.product, self.sub_page)
 
     # ----- actions -----------------------------------------------------------------------
     def _act(self, action: str) -> Step:
-        m = _ACTION.match(action.strip())
-        if not m:
-            return self._noop(f"'{self.echo(action)}' is not an action. Use search[query] or click[label].")
-        kind, arg = m.group(1).lower(), m.group(2).strip()
-        if kind == "search":
-            if self.page != "search":
-                return self._noop(f"there is no search box on this page; click[{BACK}] first.")
-            if not arg:
-                return self._noop("the search query is empty.")
-            self.query, self.results, self.page_num, self.page = arg, self.index.search(arg, TOP_K), 1, "results"
-            return Step(self._render_page())
-        labels = {c.lower(): c for c in self.clickables()}
-        label = labels.get(arg.lower())
-        if label is None:
-            return self._noop(f"there is no [{self.echo(arg)}] to click on this page.")
-        return self._click(label)
+        name, arg = parse_action(action)
+        if arg is not None:
+            arg = arg.lower()
+        clickables = self.clickables()
+        if name == "search" and arg:
+            if not self._search(arg):
+                return Step(self._render(), valid=False)
+        elif name == "click" and arg in clickables and arg != "search":
+            if arg == BUY.lower():
+                return self._buy()
+            self._click(arg, *clickables[arg][1:])
+        else:
+            return Step(self._render(), valid=False)
+        return Step(self._render())
 
-    def _noop(self, why: str) -> Step:
-        return Step(f"Nothing happens: {why}\n\n{self._render_page()}", valid=False)
+    def _search(self, query: str) -> bool:
+        """Run a search (the original's special prefixes included); False where the original crashes."""
+        words = query.split(" ")
+        if words[0] == "<r>":
+            order = self.np_random.permutation(len(self.catalog.products))[:TOP_K]
+            results = [list(self.catalog.products)[int(i)] for i in order]
+        elif words[0] == "<c>" and len(words) > 1:
+            results = [a for a, p in self.catalog.products.items() if p.category == words[1].strip()]
+        elif words[0] == "<q>":
+            q = " ".join(words[1:]).strip()
+            results = [a for a, p in self.catalog.products.items() if p.query == q]
+        elif words[0] in ("<a>", "<c>"):
+            return False
+        else:
+            results = self.engine.search(query, TOP_K)
+        self._clear("results")
+        self.keywords, self.results = query, results
+        return True
 
-    def _click(self, label: str) -> Step:
-        if label == BACK:
-            self.page, self.query, self.results, self.item, self.selected = "search", "", [], None, {}
-        elif label == NEXT:
+    def _click(self, label: str, kind: str, option: str) -> None:
+        if label == BACK.lower():
+            self._clear("search")
+        elif label == NEXT.lower() and self.page == "results":
             self.page_num += 1
-        elif label == PREV:
-            if self.page == "results":
-                self.page_num -= 1
-            elif self.page == "item":
-                self.page, self.item, self.selected = "results", None, {}
-            else:
-                self.page = "item"
-        elif self.page == "results":
-            self.page, self.item, self.selected = "item", label, {}
-        elif label in SUB_PAGES:
-            self.page, self.sub_page = "sub", label
-        elif label == BUY:
-            assert self.goal is not None
-            self.purchase = webshop_reward(self.product, self.goal, self.product.price, self.selected)
-            return Step(f"Thank you for shopping with us! You bought {self.product.title} "
-                        f"(reward {self.purchase.reward:.3f}).", reward=self.purchase.reward, terminated=True)
-        else:  # an option value
-            name = next(n for n, values in self.product.options.items() if label in values)
-            self.selected[name] = label
-        return Step(self._render_page())
+        elif label == PREV.lower() and self.page == "results":
+            self.page_num -= 1
+        elif label == PREV.lower() and self.page == "sub":
+            self.page = "item"
+        elif label == PREV.lower() and self.page == "item":
+            self.page, self.item, self.selected = "results", None, {}
+        elif label in (s.lower() for s in (*SUB_PAGES, "Attributes")):
+            self.page, self.sub_page = "sub", label.capitalize()
+        elif kind == "product":
+            self.page, self.item = "item", label.upper()
+        elif kind == "option":
+            self.page, self.selected[option] = "item", label
+
+    def _buy(self) -> Step:
+        assert self.goal is not None and self.item is not None
+        self.purchase = webshop_reward(self.product, self.goal, self.catalog.prices[self.item], self.selected)
+        self.page = "done"
+        return Step(pages.done_page(self.item, self.selected, self.purchase.reward),
+                    reward=self.purchase.reward, terminated=True)
 
     # ----- helpers -----------------------------------------------------------------------
     def admissible_actions(self) -> list[str]:
         if self.page == "search":
             assert self.goal is not None
             return [f"search[{search_query_for(self.goal)}]"]
-        return [f"click[{c}]" for c in self.clickables()]
+        return [f"click[{shown}]" for shown, _, _ in self.clickables().values()]
 
     def oracle_action(self) -> str:
-        """Search the instruction (the target's title if that misses page one), open the
-        target, select the goal's options, buy."""
+        """Search the instruction (the target's title where that misses the first page), page
+        to the target, open it, select the goal's option values, buy."""
         goal = self.goal
         assert goal is not None
+        target = goal.asin
         if self.page == "search":
-            query = search_query_for(goal)
-            if goal.asin not in self.index.search(query, RESULTS_PER_PAGE):
-                query = self.catalog.products[goal.asin].title
-            return f"search[{query}]"
+            queries = [search_query_for(goal), self.catalog.products[target].title]
+            hits = [self.engine.search(q.lower(), TOP_K) for q in queries]
+            first_page = [q for q, h in zip(queries, hits) if target in h[:RESULTS_PER_PAGE]]
+            anywhere = [q for q, h in zip(queries, hits) if target in h]
+            return f"search[{(first_page or anywhere or queries[1:])[0]}]"
         if self.page == "results":
-            if goal.asin in self._page_results():
-                return f"click[{goal.asin}]"
-            if goal.asin in self.results:
-                later = self.results.index(goal.asin) // RESULTS_PER_PAGE + 1 > self.page_num
+            if target in self.results[(self.page_num - 1) * RESULTS_PER_PAGE:self.page_num * RESULTS_PER_PAGE]:
+                return f"click[{target}]"
+            if target in self.results:
+                later = self.results.index(target) // RESULTS_PER_PAGE + 1 > self.page_num
                 return f"click[{NEXT if later else PREV}]"
             return f"click[{BACK}]"
-        if self.page == "item" and self.item == goal.asin:
-            for name, value in goal.options.items():
-                if self.selected.get(name) != value:
+        if self.page == "item" and self.item == target:
+            for name, value in goal.options:
+                if self.selected.get(name) != value and value not in self.selected.values():
                     return f"click[{value}]"
             return f"click[{BUY}]"
-        return f"click[{PREV}]"
+        return f"click[{PREV}]" if self.page in ("item", "sub") else f"click[{BACK}]"

@@ -1,28 +1,40 @@
-"""WebShop reward: hand-worked goal/product pairs for each component."""
+"""WebShop reward: hand-worked goal/product pairs for each component, the original's quirks,
+and a scan of every goal's own product with every option combination (never above 1)."""
 
 from __future__ import annotations
 
+import itertools
+
+import numpy as np
 import pytest
 
-from agentprm_bench.envs.webshop.catalog import Goal, Product, parse_pricing
+from agentprm_bench.envs.webshop import reward as R
+from agentprm_bench.envs.webshop.catalog import Goal, Product, load_catalog
 from agentprm_bench.envs.webshop.reward import (
     attribute_matches,
     normalize_color,
     option_matches,
-    title_nouns,
     token_set_ratio,
     type_reward,
     webshop_reward,
 )
 
 CAT = "Clothing, Shoes & Jewelry › Men › Shoes › Athletic › Running"
+NOUNS = {"B000TEST01": ("trail", "shoes", "men"), "B000TEST02": ("wool", "socks"),
+         "B000TEST03": ("cotton", "shoes", "bed", "sheet", "set"), "B000GOAL05": ("trail", "shoes", "men", "sneakers", "x"),
+         "B000GOAL10": tuple("abcdefghijk"), "B000TEST04": ("k", "lima"), "B000REPEAT": ("shoes", "shoes", "shoes", "men")}
+
+
+@pytest.fixture(autouse=True)
+def noun_table(monkeypatch):
+    monkeypatch.setattr(R, "title_nouns", lambda: NOUNS)
 
 
 def product(**kw) -> Product:
     base = dict(
-        asin="B000TEST01", name="Trail Running Shoes for Men", title="Trail Running Shoes for Men",
-        description="Breathable mesh upper.", bullet_points=("Rubber sole", "Lace-up closure"), price=39.99,
-        price_tag="$39.99", options={"size": ("8", "9", "x-large", "large"), "color": ("jet black", "navy")},
+        asin="B000TEST01", title="Trail Running Shoes for Men", description="Breathable mesh upper.",
+        bullet_points=("Rubber sole", "Lace-up closure"), pricing=(39.99,), price_tag="$39.99",
+        options={"size": ("8", "9", "x-large", "large"), "color": ("jet black", "navy")},
         attributes=("rubber sole", "lace up"), category="fashion", product_category=CAT, query="men's running shoes",
     )
     base.update(kw)
@@ -31,69 +43,54 @@ def product(**kw) -> Product:
 
 def goal(**kw) -> Goal:
     base = dict(asin="B000TEST01", instruction="i need running shoes", attributes=("rubber sole",),
-                options={"size": "9", "color": "black forest"}, price_upper=50.0,
-                name="Trail Running Shoes for Men", query="men's running shoes", product_category=CAT)
+                options=(("color", "black"), ("size", "9")), price_upper=50.0,
+                name="Trail Running Shoes for Men", query="men's running shoes", product_category=CAT, category="fashion")
     base.update(kw)
     return Goal(**base)
 
 
-# ----- fuzzy matching (thefuzz semantics) -------------------------------------------------
+# ----- fuzzy matching (thefuzz 0.19 semantics) ------------------------------------------------
 @pytest.mark.parametrize("a,b,expected", [
     ("gluten free", "Gluten-Free!", 100),  # punctuation and case are processed away
     ("lace up", "lace up closure", 100),  # token-set: one side's tokens inside the other's
-    ("x large", "large", 100),
     ("", "anything", 0),
-    ("caf\u00e9 latte", "caf latte", 100),  # thefuzz drops non-ASCII characters first
+    ("caf\u00e9 latte", "caf latte", 100),  # characters 128-255 are dropped ...
+    ("\u0142 latte", "latte", 100),  # ... others are kept: "ł" is a token of its own
+    ("large", ("size", "x-large"), 100),  # a pair is compared by its text "('size', 'x-large')"
+    ("memory foam", "long lasting", 26),
 ])
 def test_token_set_ratio(a, b, expected):
     assert token_set_ratio(a, b) == expected
 
 
-def test_token_set_ratio_is_an_integer_below_threshold_for_different_words():
-    assert token_set_ratio("memory foam", "long lasting") < 50
-    assert isinstance(token_set_ratio("a b", "a c"), int)
-
-
 # ----- attributes -------------------------------------------------------------------------
-def test_attribute_matches_fuzzy_against_product_attributes():
-    p = product(attributes=("Rubber-Sole", "machine wash"))
-    assert attribute_matches(p, ["rubber sole"]) == 1
-
-
-def test_attribute_falls_back_to_title_bullets_and_description_substrings():
-    p = product(attributes=("DUMMY_ATTR",))
+def test_attribute_matches_fuzzy_then_title_bullets_description():
+    assert attribute_matches(product(attributes=("Rubber-Sole", "machine wash")), ["rubber sole"]) == 1
+    p = product(attributes=())
     assert attribute_matches(p, ["trail running"]) == 1  # in title (lower-cased)
-    assert attribute_matches(p, ["lace-up closure"]) == 1  # in bullet points
+    assert attribute_matches(p, ["rubber sole lace-up"]) == 1  # bullets joined by spaces
     assert attribute_matches(p, ["breathable mesh"]) == 1  # in description
     assert attribute_matches(p, ["waterproof"]) == 0
 
 
-# ----- options ------------------------------------------------------------------------------
-def test_size_option_needs_an_exact_match():
-    p = product(title="Shoes", description="", bullet_points=())
-    # fuzzy token-set would call "large" vs "x-large" a perfect match; size is exact-match only
-    assert token_set_ratio("x-large", "large") == 100
-    assert option_matches(p, ["x-large"], {"size": "large"}) == 0
-    assert option_matches(p, ["x-large"], {"size": "x-large"}) == 1
+# ----- options: the original passes the goal's options as (name, value) pairs ----------------
+def test_any_value_whose_words_are_inside_the_pair_matches():
+    # "large" is a subset of the words of ('size', 'x-large'): a match, as in the original
+    assert option_matches((("size", "x-large"),), ["large"]) == 1
+    assert option_matches((("size", "x-large"),), ["8"]) == 0
+    # each goal option counts once, however many chosen values match it
+    assert option_matches((("size", "x-large"),), ["large", "x-large"]) == 1
 
 
-def test_non_size_options_match_fuzzily():
-    p = product(title="Shoes", description="", bullet_points=())
-    assert option_matches(p, ["pack of 12"], {"style": "12 pack of"}) == 1
-    assert option_matches(p, ["pack of 12"], {"style": "single"}) == 0
-
-
-def test_colours_are_normalised_before_matching():
-    p = product(title="Shoes", description="", bullet_points=())
-    # "black forest" -> "black", "jet black" -> "black": a match although the words differ
-    assert option_matches(p, ["black forest"], {"color": "jet black"}) == 1
-    # "navy blue" -> "blue" (first colour word in WebShop's order), "navy" stays "navy": no match
-    assert option_matches(p, ["navy blue"], {"color": "navy"}) == 0
-
-
-def test_option_found_in_product_text_counts():
-    p = product(title="Shoes in Olive Green", description="", bullet_points=())
-    assert option_matches(p, ["red"], {"color": "olive green"}) == 1  # "olive" appears in the title
+def test_colour_normalisation_of_values_but_not_of_pairs():
+    # a chosen value containing a colour word becomes that word ("r.brown2070" -> "brown") ...
+    assert normalize_color("r.brown2070") == "brown" and normalize_color("rectangular") == "tan"
+    # ... but a pair is only normalised when an element IS a colour word: the goal's own value
+    # then fails to match itself (the 20 test goals the oracle cannot solve)
+    assert normalize_color(("color", "r.brown2070")) == ("color", "r.brown2070")
+    assert option_matches((("color", "r.brown2070"),), ["r.brown2070"]) == 0
+    assert normalize_color(("color", "black")) == "black"
+    assert option_matches((("color", "black"),), ["jet black"]) == 1
 
 
 @pytest.mark.parametrize("value,expected", [
@@ -104,73 +101,73 @@ def test_normalize_color(value, expected):
     assert normalize_color(value) == expected
 
 
-# ----- type score ---------------------------------------------------------------------------
-def test_title_nouns_heuristic():
-    assert title_nouns("The Best Trail Running Shoes for Men, 2 Pack") == ["trail", "running", "shoes", "men", "pack"]
-    assert title_nouns("A and of") == []
-
-
+# ----- type score (title nouns from the table) ------------------------------------------------
 def test_type_reward_levels():
     g = goal()
     assert type_reward(product(), g)[0] == 1.0  # same product
-    other_cat = "Home & Kitchen › Bedding › Sheets"
-    p = product(query="sheets", product_category=other_cat, name="Cotton Shoes Bed Sheet Set")
-    # no query match, <2 category levels shared, 1 of 5 title nouns (0.2, not > 0.2): 0.5
-    g5 = goal(name="Trail Running Shoes Men Sneakers")
-    r, qm, cm, ts = type_reward(p, g5)
-    assert (qm, cm, ts) == (False, False, pytest.approx(0.2)) and r == 0.5
-    # the same product against a 4-noun title ("for" is no noun): 1/4 = 0.25 > 0.2 -> 1.0
-    r, qm, cm, ts = type_reward(p, g)
-    assert ts == pytest.approx(0.25) and r == 1.0
-    # title nouns overlap below 10%: 0.1 even though the query matches
-    g10 = goal(name="Alpha Bravo Charlie Delta Echo Foxtrot Golf Hotel India Juliett Kilo")
-    r, *_ = type_reward(product(name="Kilo Lima"), g10)
-    assert r == 0.1
-    # no title noun in common: 0
-    assert type_reward(product(name="Wool Socks"), g)[0] == 0.0
+    other = dict(query="sheets", product_category="Home & Kitchen › Bedding › Sheets")
+    # 1 of 5 goal nouns shared (0.2, not > 0.2), no query or category match: 0.5
+    r, qm, cm, ts = type_reward(product(asin="B000TEST03", **other), goal(asin="B000GOAL05"))
+    assert (qm, cm, ts, r) == (False, False, pytest.approx(0.2), 0.5)
+    # 1 of 3: 0.33 > 0.2 -> 1.0
+    assert type_reward(product(asin="B000TEST03", **other), g)[:1] == (1.0,)
+    # under 10% shared: 0.1 even though the query matches; none shared: 0
+    assert type_reward(product(asin="B000TEST04"), goal(asin="B000GOAL10"))[0] == 0.1
+    assert type_reward(product(asin="B000TEST02"), g)[0] == 0.0
 
 
-def test_type_reward_is_one_when_query_matches_and_titles_overlap_enough():
-    p = product(name="Running Shoes", product_category="Other › Things")
-    r, qm, cm, ts = type_reward(p, goal())
-    assert qm and not cm and ts == pytest.approx(2 / 4) and r == 1.0
+def test_title_score_counts_the_goals_repeated_nouns():
+    # distinct shared nouns {shoes, men} over the goal's 4 nouns with repeats: 0.5, not 1.0
+    assert type_reward(product(), goal(asin="B000REPEAT"))[3] == pytest.approx(0.5)
 
 
 # ----- price and the total ------------------------------------------------------------------
-def test_price_component():
-    assert webshop_reward(product(), goal(price_upper=50.0), 49.99, {}).r_price is True
-    assert webshop_reward(product(), goal(price_upper=40.0), 49.99, {}).r_price is False
-
-
 def test_total_reward_hand_worked():
-    p = product(title="Trail Running Shoes for Men", description="", bullet_points=(), attributes=("rubber sole",))
-    g = goal(attributes=("rubber sole", "memory foam"), options={"size": "9", "color": "black forest"},
-             price_upper=50.0, name="Trail Running Shoes Men Sneakers")
-    # attributes 1/2, options: size "9" exact, colour jet black ~ black forest -> 2/2, price ok:
-    # (1 + 2 + 1) / (2 + 2 + 1) = 0.8, type 1.0
-    r = webshop_reward(p, g, 39.99, {"size": "9", "color": "jet black"})
-    assert r.reward == pytest.approx(0.8)
-    assert (r.num_attr_matches, r.num_option_matches, r.r_type) == (1, 2, 1.0)
-    # wrong size, too expensive: (1 + 1 + 0) / 5 = 0.4
-    r = webshop_reward(p, g, 60.0, {"size": "8", "color": "jet black"})
-    assert r.reward == pytest.approx(0.4)
-    # a different type (1 of 5 title nouns shared, no query or category match): 0.5 x 0.8
-    far = product(query="q", product_category="A › B", name="Trail Thing", attributes=("rubber sole",),
-                  title="Trail Running Shoes for Men", description="", bullet_points=())
-    assert webshop_reward(far, g, 39.99, {"size": "9", "color": "jet black"}).reward == pytest.approx(0.8 * 0.5)
-
-
-def test_perfect_purchase_scores_one():
+    p = product(attributes=("rubber sole",))
+    g = goal(attributes=("rubber sole", "memory foam"))
+    # attributes 1/2; options black (jet black -> black) and 9: 2/2; price ok: (1 + 2 + 1) / 5
+    r = webshop_reward(p, g, 39.99, {"color": "jet black", "size": "9"})
+    assert r.reward == pytest.approx(0.8) and (r.num_attr_matches, r.num_option_matches, r.r_type) == (1, 2, 1.0)
+    # wrong size, too expensive: (1 + 1 + 0) / 5
+    assert webshop_reward(p, g, 60.0, {"color": "jet black", "size": "8"}).reward == pytest.approx(0.4)
+    # half type (no query or category match, 1 of 5 nouns): 0.5 x 0.8
+    far = product(asin="B000TEST03", query="q", product_category="A › B", attributes=("rubber sole",))
+    assert webshop_reward(far, goal(asin="B000GOAL05", attributes=g.attributes), 39.99,
+                          {"color": "jet black", "size": "9"}).reward == pytest.approx(0.4)
     r = webshop_reward(product(), goal(), 39.99, {"size": "9", "color": "black"})
-    assert r.reward == 1.0 and r.r_option == 1.0 and r.r_attr == 1.0
+    assert r.reward == 1.0 and r.r_option == 1.0 and r.r_attr == 1.0 and r.r_price is True
 
 
-@pytest.mark.parametrize("text,values,tag", [
-    ("$12.99", [12.99], "$12.99"),
-    ("$5.00$9.50", [5.0, 9.5], "$5.0 to $9.5"),
-    ("", [100.0], "$100.0"),
-    (None, [100.0], "$100.0"),
-    ("$1,299.00", [1299.0], "$1299.0"),
-])
-def test_parse_pricing(text, values, tag):
-    assert parse_pricing(text) == (values, tag)
+# ----- no purchase anywhere scores above 1 ---------------------------------------------------
+def test_no_goal_scores_above_one_with_any_option_combination(monkeypatch):
+    """Every goal buying its own product with every combination of that product's options
+    (1,067,404 purchases): option matches come from a per-product match table built with the
+    reward's own functions, cross-checked against ``webshop_reward`` on a sample."""
+    monkeypatch.undo()
+    cat = load_catalog()
+    rng = np.random.default_rng(0)
+    by_asin: dict[str, list[Goal]] = {}
+    for g in cat.goals:
+        by_asin.setdefault(g.asin, []).append(g)
+    worst, checked, sampled = 0.0, 0, 0
+    for asin, goals in by_asin.items():
+        p = cat.products[asin]
+        names = list(p.options)
+        values = [v for n in names for v in p.options[n]]
+        offsets = np.cumsum([0] + [len(p.options[n]) for n in names])
+        combos = np.array(list(itertools.product(*(range(len(p.options[n])) for n in names))), dtype=np.int64)
+        combos = combos.reshape(len(combos), len(names)) + offsets[:-1]
+        for g in goals:
+            match = np.array([[token_set_ratio(normalize_color(v), normalize_color(o)) > 85 for o in g.options]
+                              for v in values], dtype=bool).reshape(len(values), len(g.options))
+            n_opt = match[combos].any(axis=1).sum(axis=1) if len(g.options) else np.zeros(len(combos), dtype=int)
+            base = webshop_reward(p, g, cat.prices[asin], {})
+            total = (base.num_attr_matches + n_opt + base.r_price) / (len(g.attributes) + len(g.options) + 1) * base.r_type
+            worst = max(worst, float(total.max()))
+            checked += len(combos)
+            for k in rng.choice(len(combos), size=min(2, len(combos)), replace=False):
+                chosen = {n: values[i] for n, i in zip(names, combos[k])}
+                assert webshop_reward(p, g, cat.prices[asin], chosen).reward == pytest.approx(total[k], abs=1e-12)
+                sampled += 1
+    assert checked == 1_067_404 and sampled > 10_000
+    assert worst == 1.0
