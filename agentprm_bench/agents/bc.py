@@ -41,6 +41,7 @@ from agentprm_bench.agents.trajectory import Trajectory
 from agentprm_bench.envs import make_env, resolve_env
 from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import write_text_atomic
+from agentprm_bench.locks import exclusive
 from agentprm_bench.provenance import git_commit, package_versions
 
 log = logging.getLogger(__name__)
@@ -293,9 +294,14 @@ def _cycle(examples: list[Example], cfg: TrainPolicyConfig, tokenizer: Any, rng:
 
 
 def train_policy(cfg: TrainPolicyConfig, out_dir: str | Path, progress: bool = True) -> dict[str, Any]:
+    """Behaviour-clone a policy into ``out_dir`` (held exclusively while it trains)."""
+    with exclusive(out_dir):
+        return _train_policy(cfg, Path(out_dir), progress)
+
+
+def _train_policy(cfg: TrainPolicyConfig, out: Path, progress: bool) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
-    out = Path(out_dir)
     t_start = time.perf_counter()
     if cfg.loss not in ("tokens", "decisions"):
         raise UserError(f"loss must be 'tokens' or 'decisions', got {cfg.loss!r}")

@@ -21,6 +21,7 @@ from agentprm_bench.agents.trajectory import Trajectory, read_trajectories
 from agentprm_bench.envs import first_tasks, resolve_env
 from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import append_records, repair_tail, write_text_atomic
+from agentprm_bench.locks import exclusive
 from agentprm_bench.provenance import git_commit, package_versions
 
 log = logging.getLogger(__name__)
@@ -70,12 +71,31 @@ def collect(config: CollectConfig, out_dir: str | Path, progress: bool = True) -
     entry = resolve_env(config.env)
     config = CollectConfig(**{**asdict(config), "env": entry.env_id})
     task_ids = config.task_ids()  # bad sizes fail before anything is written
+    if config.samples < 1:
+        raise UserError(f"--samples must be at least 1, got {config.samples}")
+    with exclusive(out):  # a second writer waits, then resumes from what this one wrote
+        return _collect_locked(config, out, task_ids, progress)
+
+
+def finished_pairs(path: Path) -> set[tuple[int, int]]:
+    """The (task, sample) pairs of a trajectories file; a pair written twice is refused."""
+    done: set[tuple[int, int]] = set()
+    for lineno, t in enumerate(read_trajectories(path), 1):
+        if t.key in done:
+            raise UserError(f"{path} holds (task {t.key[0]}, sample {t.key[1]}) twice (again in record {lineno}); "
+                            f"delete the repeated lines, or the file, and collect again")
+        done.add(t.key)
+    return done
+
+
+def _collect_locked(config: CollectConfig, out: Path, task_ids: list[int], progress: bool) -> Path:
+    entry = resolve_env(config.env)
     _check_config(out, config)
     path = out / TRAJECTORIES
     dropped = repair_tail(path)
     if dropped:
         log.warning("dropped an unfinished last line (%d bytes) of %s", dropped, path)
-    done = {t.key for t in read_trajectories(path)} if path.exists() else set()
+    done = finished_pairs(path) if path.exists() else set()
     jobs = [(t, s) for t in task_ids for s in range(config.samples) if (t, s) not in done]
     if not jobs:
         log.info("%s is complete (%d trajectories)", path, len(done))

@@ -32,6 +32,7 @@ from agentprm_bench.agents.rollout import rollout
 from agentprm_bench.agents.trajectory import Trajectory, read_trajectories
 from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import append_records, read_records, repair_tail, write_text_atomic
+from agentprm_bench.locks import exclusive
 from agentprm_bench.prm.labels import mc_targets, td_gae_targets
 from agentprm_bench.provenance import git_commit, package_versions
 
@@ -76,8 +77,11 @@ def make_labels(trajectories_path: str | Path, out_dir: str | Path, config: Labe
                 progress: bool = True) -> Path:
     if config.method not in ("td-gae", "mc"):
         raise UserError(f"unknown label method {config.method!r}; use td-gae or mc")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with exclusive(out_dir):  # one labeller per directory
+        return _make_labels(Path(trajectories_path), Path(out_dir), config, progress)
+
+
+def _make_labels(trajectories_path: Path, out: Path, config: LabelConfig, progress: bool) -> Path:
     trajs = sorted(read_trajectories(Path(trajectories_path)), key=lambda t: t.key)
     if not trajs:
         raise UserError(f"{trajectories_path} holds no trajectories; run `agentprm-bench collect` first")

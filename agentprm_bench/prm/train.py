@@ -34,6 +34,7 @@ from tqdm import tqdm
 from agentprm_bench.agents.trajectory import read_trajectories
 from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import write_text_atomic
+from agentprm_bench.locks import exclusive
 from agentprm_bench.prm import losses
 from agentprm_bench.prm.labelling import LABEL_CONFIG, read_labels
 from agentprm_bench.prm.labels import td_gae_targets
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 REWARD_MODELS = {"orm": "any", "pvm": "any", "agentprm": "td-gae", "mc-prm": "mc", "inverse-prm": "any"}
 STATE = "trainer_state.json"
 OPTIMIZER = "optimizer.pt"
+TARGETS = "targets.json"  # AgentPRM: the targets of the current iteration (exact resume)
 
 
 @dataclass(frozen=True)
@@ -161,26 +163,33 @@ def validate(rm: RewardModel, items: list[Item], cfg: TrainConfig) -> dict[str, 
 
 
 def train_reward_model(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[str, Any]:
+    """Train (or resume, or return the metrics of a finished) reward model in ``out_dir``."""
     if cfg.rm not in REWARD_MODELS:
         raise UserError(f"unknown reward model {cfg.rm!r}; choose one of {', '.join(REWARD_MODELS)}")
+    with exclusive(out_dir):  # one trainer per checkpoint directory
+        return _train(cfg, Path(out_dir), progress)
+
+
+def _train(cfg: TrainConfig, out: Path, progress: bool) -> dict[str, Any]:
     world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
     if world > 1 and not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
-    out = Path(out_dir)
     torch.manual_seed(cfg.seed)
     label_meta = json.loads((Path(cfg.labels).parent / LABEL_CONFIG).read_text()) \
         if (Path(cfg.labels).parent / LABEL_CONFIG).is_file() else {}
     meta = {"kind": cfg.rm, "output": "logit" if cfg.rm == "inverse-prm" else "linear",
             "label_method": label_meta.get("config", {}).get("method"), "max_obs_chars": cfg.max_obs_chars,
             "max_len": cfg.max_len, "train_config": asdict(cfg)}
-    state: dict[str, Any] = {"iteration": 0, "epoch": 0, "step": 0, "history": []}
+    state: dict[str, Any] = {"iteration": 0, "epoch": 0, "step": 0, "history": [], "train_tokens": 0, "seconds": 0.0}
     resume = (out / STATE).is_file() and (out / RM_META).is_file()
     if resume:
-        state = json.loads((out / STATE).read_text())
+        state = {**state, **load_state(out / STATE)}
         rm = RewardModel.load(out, device=device)
         if rm.meta.get("train_config") != json.loads(json.dumps(asdict(cfg))):
             raise UserError(f"{out} holds a reward model trained with other settings; use another --out")
+        if state["iteration"] >= cfg.iterations and isinstance(rm.meta.get("metrics"), dict):
+            return rm.meta["metrics"]  # finished: running it again changes nothing
     else:
         rm = RewardModel.from_backbone(cfg.backbone, meta, device=device)
     items = _items(cfg, rm)
@@ -201,12 +210,18 @@ def train_reward_model(cfg: TrainConfig, out_dir: str | Path, progress: bool = T
     per_epoch = math.ceil(len(train_items) / cfg.batch_size / world / cfg.grad_accum)
     total = cfg.iterations * cfg.epochs * per_epoch
     bar = tqdm(total=total, initial=state["step"], desc=f"train {cfg.rm}", disable=not progress or rank != 0)
-    t_start, tokens = time.perf_counter(), 0
+    t_start, tokens = time.perf_counter() - state["seconds"], state["train_tokens"]
+    start_iteration, start_epoch = state["iteration"], state["epoch"]
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else torch.autocast("cpu", enabled=False)
     stopped = False
-    for it_idx in range(state["iteration"], cfg.iterations):
-        if cfg.rm == "agentprm" and (it_idx > 0 or resume):
-            _refresh_td_targets(rm, train_items + val_items, cfg)
+    for it_idx in range(start_iteration, cfg.iterations):
+        if cfg.rm == "agentprm":
+            if resume and it_idx == start_iteration and start_epoch > 0:
+                _load_targets(out, it_idx, train_items + val_items)  # this iteration's targets, as first computed
+            elif it_idx > 0:
+                _refresh_td_targets(rm, train_items + val_items, cfg)
+            if rank == 0:
+                _save_targets(out, it_idx, train_items + val_items)
         for epoch in range(state["epoch"] if it_idx == state["iteration"] else 0, cfg.epochs):
             order = sorted(range(len(train_items)), key=lambda i: len(train_items[i].seq.ids))
             batches = [order[i:i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
@@ -230,7 +245,8 @@ def train_reward_model(cfg: TrainConfig, out_dir: str | Path, progress: bool = T
                     stopped = True
                     break
             metrics = validate(rm, val_items, cfg)
-            state.update(iteration=it_idx, epoch=epoch + 1, stopped_early=stopped)
+            state.update(iteration=it_idx, epoch=epoch + 1, stopped_early=stopped, train_tokens=tokens,
+                         seconds=round(time.perf_counter() - t_start, 3))
             state["history"].append({"iteration": it_idx, "epoch": epoch, **metrics})
             if rank == 0:
                 _checkpoint(rm, opt, out, state, label_meta)
@@ -247,6 +263,42 @@ def train_reward_model(cfg: TrainConfig, out_dir: str | Path, progress: bool = T
     if rank == 0:
         _checkpoint(rm, opt, out, state, label_meta, final)
     return final
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    """``trainer_state.json``, checked: a damaged file is a one-line error naming it."""
+    try:
+        state = json.loads(path.read_text())
+        ok = isinstance(state, dict) and all(isinstance(state.get(k), int) and not isinstance(state.get(k), bool)
+                                             and state[k] >= 0 for k in ("iteration", "epoch", "step"))
+        ok = ok and all(isinstance(state.get(k, 0), (int, float)) and not isinstance(state.get(k, 0), bool)
+                        for k in ("train_tokens", "seconds"))
+        if not ok or not isinstance(state.get("history", []), list):
+            raise ValueError("iteration, epoch and step must be non-negative integers, train_tokens and seconds "
+                             "numbers and history a list")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
+        raise UserError(f"{path} is damaged ({exc}); delete {path.parent} and train again") from None
+    return state
+
+
+def _save_targets(out: Path, iteration: int, items: list[Item]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / TARGETS, json.dumps({"iteration": iteration, "q": [it.q.tolist() for it in items]}) + "\n")
+
+
+def _load_targets(out: Path, iteration: int, items: list[Item]) -> None:
+    """Restore the targets an interrupted AgentPRM iteration trained on (floats round-trip exactly)."""
+    path = out / TARGETS
+    try:
+        saved = json.loads(path.read_text())
+        q = saved["q"]
+        if saved["iteration"] != iteration or len(q) != len(items) or any(len(a) != len(it.q) for a, it in zip(q, items)):
+            raise ValueError(f"they are for iteration {saved['iteration']} and {len(q)} trajectories")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"{path} cannot restore the targets of iteration {iteration} ({exc}); "
+                        f"delete {out} and train again") from None
+    for it, values in zip(items, q):
+        it.q = np.asarray(values, dtype=float)
 
 
 def _ddp_forward(ddp: Any, rm: RewardModel, seqs: list[Serialized]) -> tuple[torch.Tensor, torch.Tensor, int]:

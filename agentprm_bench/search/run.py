@@ -30,6 +30,7 @@ from agentprm_bench.agents.trajectory import Trajectory, read_trajectories
 from agentprm_bench.envs import EnvEntry, first_tasks, resolve_env
 from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import append_records, repair_tail
+from agentprm_bench.locks import exclusive
 from agentprm_bench.paths import home, model_fingerprint
 from agentprm_bench.provenance import git_commit, package_versions
 from agentprm_bench.search.bon import aggregate, sampling_compute, select
@@ -108,9 +109,9 @@ def run(cfg: RunConfig, progress: bool = True, scorer: StepScorer | None = None,
         compute={k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(compute).items()},
         config=asdict(cfg), seed=cfg.seed, git_commit=git_commit(), packages=package_versions())
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    repair_tail(out / RESULTS)
-    append_records(out / RESULTS, [record.to_json()])
+    with exclusive(out):  # one appending writer at a time
+        repair_tail(out / RESULTS)
+        append_records(out / RESULTS, [record.to_json()])
     return record
 
 

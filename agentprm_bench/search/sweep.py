@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from agentprm_bench.jsonl import repair_tail
+from agentprm_bench.locks import exclusive
 from agentprm_bench.search.methods import METHODS
 from agentprm_bench.search.results import RESULTS, ResultRecord, read_results, run_key
 from agentprm_bench.search.run import RunConfig, run
@@ -61,15 +62,16 @@ def cells(cfg: SweepConfig) -> Iterator[RunConfig]:
 def sweep(cfg: SweepConfig, progress: bool = True,
           on_record: Callable[[ResultRecord], None] | None = None) -> list[ResultRecord]:
     path = Path(cfg.out) / RESULTS
-    repair_tail(path)  # a record cut by a kill is dropped and its cell re-run
-    done = {r.key for r in read_results(path)} if path.is_file() else set()
-    new = []
-    for cell in cells(cfg):
-        if run_key(asdict(cell)) in done:
-            continue
-        record = run(cell, progress=progress)
-        done.add(record.key)
-        new.append(record)
-        if on_record:
-            on_record(record)
+    with exclusive(cfg.out):  # a second sweep on OUT waits, then skips the cells this one wrote
+        repair_tail(path)  # a record cut by a kill is dropped and its cell re-run
+        done = {r.key for r in read_results(path)} if path.is_file() else set()
+        new = []
+        for cell in cells(cfg):
+            if run_key(asdict(cell)) in done:
+                continue
+            record = run(cell, progress=progress)
+            done.add(record.key)
+            new.append(record)
+            if on_record:
+                on_record(record)
     return new

@@ -63,6 +63,37 @@ def test_agentprm_iterations_refresh_targets_and_resume(data, tiny_model_dir, tm
                            progress=False)
 
 
+def test_agentprm_killed_mid_iteration_resumes_to_bit_identical_weights(data, tiny_model_dir, tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    from agentprm_bench.prm import train as train_module
+
+    cfg = replace(config(data, tiny_model_dir, "agentprm", iterations=2), epochs=2)
+    whole = train_reward_model(cfg, tmp_path / "whole", progress=False)
+    original, calls = train_module._checkpoint, []
+
+    def killed_after_three(*args, **kwargs):  # checkpoints: it 0 ep 0, it 0 ep 1, it 1 ep 0 -> kill
+        original(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "_checkpoint", killed_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        train_reward_model(cfg, tmp_path / "cut", progress=False)
+    state = json.loads((tmp_path / "cut" / "trainer_state.json").read_text())
+    assert (state["iteration"], state["epoch"]) == (1, 1)  # stopped inside iteration 1
+    monkeypatch.setattr(train_module, "_checkpoint", original)
+    resumed = train_reward_model(cfg, tmp_path / "cut", progress=False)
+    a, b = load_file(str(tmp_path / "whole" / "model.safetensors")), load_file(str(tmp_path / "cut" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(bool((a[k] == b[k]).all()) for k in a)
+    assert resumed["steps"] == whole["steps"] and resumed["train_tokens"] == whole["train_tokens"]
+    # running a finished training again changes nothing, its metrics included
+    before = (tmp_path / "whole" / "reward_model.json").read_bytes()
+    assert train_reward_model(cfg, tmp_path / "whole", progress=False) == whole
+    assert (tmp_path / "whole" / "reward_model.json").read_bytes() == before
+
+
 def test_label_kind_and_inputs_are_checked(data, tiny_model_dir, tmp_path):
     with pytest.raises(UserError, match="--rm mc-prm needs mc labels .* td-gae labels"):
         train_reward_model(config(data, tiny_model_dir, "mc-prm"), tmp_path / "m", progress=False)
