@@ -9,6 +9,7 @@ from typing import Callable, Sequence, TextIO
 
 import gymnasium as gym
 
+from agentprm_bench.cli_types import nonneg_float, nonneg_int, positive_float, positive_int, probability, top_p
 from agentprm_bench.envs import ENVS, resolve_env
 from agentprm_bench.errors import UserError
 
@@ -205,10 +206,10 @@ def cmd_train(args: argparse.Namespace, out: TextIO) -> int:
 def _add_policy_options(p: argparse.ArgumentParser) -> None:
     """The options a policy may take (each passed only to policies that accept it)."""
     p.add_argument("--model", default=None, help="local model dir for hf/vllm (default: the trained default)")
-    p.add_argument("--temperature", type=float, default=None)
-    p.add_argument("--top-p", type=float, default=None)
-    p.add_argument("--max-new-tokens", type=int, default=None)
-    p.add_argument("--p", type=float, default=None, help="noisy-oracle: probability of the oracle action")
+    p.add_argument("--temperature", type=nonneg_float, default=None)
+    p.add_argument("--top-p", type=top_p, default=None)
+    p.add_argument("--max-new-tokens", type=positive_int, default=None)
+    p.add_argument("--p", type=probability, default=None, help="noisy-oracle: probability of the oracle action")
     p.add_argument("--base-url", default=None, help="vllm: an OpenAI-compatible server, e.g. http://host:8000/v1")
     p.add_argument("--served-model", default=None, help="vllm server: the model name it serves (default: --model)")
     p.add_argument("--decoding", default=None, choices=["free", "admissible"],
@@ -241,16 +242,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("play", help="play an episode in the terminal")
     p.add_argument("env", help="environment id or short name (webshop, babyai, textcraft)")
-    p.add_argument("--task-id", type=int, default=None, help="global task id (default: drawn from the split)")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--max-turns", type=int, default=None)
+    p.add_argument("--task-id", type=nonneg_int, default=None, help="global task id (default: drawn from the split)")
+    p.add_argument("--seed", type=nonneg_int, default=None)
+    p.add_argument("--max-turns", type=positive_int, default=None)
     p.set_defaults(func=cmd_play)
 
     p = sub.add_parser("check", help="oracle vs random-admissible play on a split")
     p.add_argument("--env", action="append", help="environment (repeatable; default: all)")
     p.add_argument("--split", default="test", choices=["train", "test"])
-    p.add_argument("--tasks", type=int, default=200, help="first N tasks of the split")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tasks", type=positive_int, default=200, help="first N tasks of the split")
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_check)
 
@@ -261,11 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", required=True, help=f"one of: {', '.join(POLICIES.names())}")
     p.add_argument("--out", required=True, help="output directory (resumes if it holds the same collection)")
     p.add_argument("--split", default="train", choices=["train", "test"])
-    p.add_argument("--samples", type=int, default=16, help="trajectories per task")
-    p.add_argument("--tasks", type=int, default=None, help="first N tasks of the split (default: all)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=None, help="episodes stepped in lock-step")
-    p.add_argument("--max-turns", type=int, default=None)
+    p.add_argument("--samples", type=positive_int, default=16, help="trajectories per task")
+    p.add_argument("--tasks", type=positive_int, default=None, help="first N tasks of the split (default: all)")
+    p.add_argument("--seed", type=nonneg_int, default=0)
+    p.add_argument("--batch-size", type=positive_int, default=None, help="episodes stepped in lock-step")
+    p.add_argument("--max-turns", type=positive_int, default=None)
     _add_policy_options(p)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_collect)
@@ -273,26 +274,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train-policy", help="train the default small policy by behaviour cloning")
     p.add_argument("--env", required=True)
     p.add_argument("--out", default=None, help="model directory (default: the cache used by `hf`)")
-    p.add_argument("--oracle-episodes", type=int, default=None)
-    p.add_argument("--noisy-episodes", type=int, default=None)
-    p.add_argument("--noisy-p", type=float, default=None)
+    p.add_argument("--oracle-episodes", type=nonneg_int, default=None)
+    p.add_argument("--noisy-episodes", type=nonneg_int, default=None)
+    p.add_argument("--noisy-p", type=probability, default=None)
     p.add_argument("--noisy-labels", default=None, choices=["taken", "oracle"],
                    help="label noisy-demo states with the action taken or the oracle's (default: per env)")
-    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--epochs", type=positive_int, default=None)
     p.add_argument("--loss", default=None, choices=["tokens", "decisions"],
                    help="cross-entropy on every reply token, or only on choices among admissible actions")
-    p.add_argument("--lm-weight", type=float, default=None,
+    p.add_argument("--lm-weight", type=nonneg_float, default=None,
                    help="add this weight times a next-token loss on the whole prompt (pages included)")
     p.add_argument("--pre-tokenizer", default=None, choices=["byte", "spaces", "words"],
                    help="where the tokenizer's words start (default: per env; see README)")
-    p.add_argument("--curriculum-steps", type=int, default=None,
+    p.add_argument("--curriculum-steps", type=nonneg_int, default=None,
                    help="warm-up steps on each condensed view of the env's states before the whole prompts")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--layers", type=int, default=None)
-    p.add_argument("--hidden-size", type=int, default=None)
-    p.add_argument("--max-minutes", type=float, default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=positive_int, default=None)
+    p.add_argument("--lr", type=positive_float, default=None)
+    p.add_argument("--layers", type=positive_int, default=None)
+    p.add_argument("--hidden-size", type=positive_int, default=None)
+    p.add_argument("--max-minutes", type=positive_float, default=None)
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train_policy)
 
@@ -300,16 +301,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", required=True, choices=["td-gae", "mc"])
     p.add_argument("--trajectories", required=True, help="a collect output dir or its trajectories.jsonl")
     p.add_argument("--out", required=True)
-    p.add_argument("--gamma", type=float, default=None)
-    p.add_argument("--lam", type=float, default=None)
-    p.add_argument("--n-td", type=int, default=None, help="td-gae: trajectories per task")
-    p.add_argument("--n-mc", type=int, default=None, help="mc: rollouts after each step")
+    p.add_argument("--gamma", type=probability, default=None)
+    p.add_argument("--lam", type=probability, default=None)
+    p.add_argument("--n-td", type=positive_int, default=None, help="td-gae: trajectories per task")
+    p.add_argument("--n-mc", type=positive_int, default=None, help="mc: rollouts after each step")
     p.add_argument("--mc-target", default=None, choices=["soft", "hard"])
     p.add_argument("--policy", default="hf", help="mc: the rollout policy")
     p.add_argument("--env", default=None, help=argparse.SUPPRESS)
     _add_policy_options(p)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--seed", type=nonneg_int, default=0)
+    p.add_argument("--batch-size", type=positive_int, default=None)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_label)
 
@@ -321,16 +322,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="checkpoint directory (resumes when re-run)")
     p.add_argument("--backbone", default=None, help="local transformers dir (default: the env's default policy)")
     p.add_argument("--expert", default=None, help="inverse-prm: demonstration trajectories")
-    p.add_argument("--beta", type=float, default=None)
-    p.add_argument("--gamma", type=float, default=None)
-    p.add_argument("--lam", type=float, default=None)
-    p.add_argument("--iterations", type=int, default=None)
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--grad-accum", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--max-minutes", type=float, default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--beta", type=nonneg_float, default=None)
+    p.add_argument("--gamma", type=probability, default=None)
+    p.add_argument("--lam", type=probability, default=None)
+    p.add_argument("--iterations", type=positive_int, default=None)
+    p.add_argument("--epochs", type=positive_int, default=None)
+    p.add_argument("--batch-size", type=positive_int, default=None)
+    p.add_argument("--grad-accum", type=positive_int, default=None)
+    p.add_argument("--lr", type=positive_float, default=None)
+    p.add_argument("--max-minutes", type=positive_float, default=None)
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)
 

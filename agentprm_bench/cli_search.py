@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from agentprm_bench.cli_types import nonneg_float, nonneg_int, positive_int, positive_ints
 from agentprm_bench.errors import UserError
 
 
@@ -61,7 +62,7 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
             raise UserError(f"--reward-model takes METHOD=DIR, got {item!r}")
         pairs.append((method, path))
     given = {"envs": _csv(args.envs), "methods": _csv(args.methods), "searches": _csv(args.searches),
-             "budgets": _csv(args.budgets, int), "tasks": args.tasks, "seed": args.seed, "expand": args.expand,
+             "budgets": args.budgets, "tasks": args.tasks, "seed": args.seed, "expand": args.expand,
              "temperature": args.temperature, "policy": args.policy, "out": args.out,
              "backend": args.backend, "base_url": args.base_url,
              "reward_models": tuple(pairs) or None}
@@ -145,18 +146,18 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("run", help="search with a reward model (BoN or beam) on one env; append a result record")
     p.add_argument("--method", default=None, help=f"one of {', '.join(METHODS.names())} (default agentprm)")
-    p.add_argument("--budget", type=int, default=None, help="N for Best-of-N, N x M for beam search (default 32)")
+    p.add_argument("--budget", type=positive_int, default=None, help="N for Best-of-N, N x M for beam search (default 32)")
     p.add_argument("--env", default=None, help="env id or short name (default textcraft)")
     p.add_argument("--search", default=None, choices=["bon", "beam"])
     p.add_argument("--policy", default=None, help="local model dir or scripted policy name (default: the embedded one)")
     p.add_argument("--reward-model", default=None, help="checkpoint dir (default: the embedded one for --method)")
     _backend_args(p)
-    p.add_argument("--tasks", type=int, default=None, help="first N tasks of the split (default 10)")
+    p.add_argument("--tasks", type=positive_int, default=None, help="first N tasks of the split (default 10)")
     p.add_argument("--split", default=None, choices=["train", "test"])
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--temperature", type=float, default=None, help="sampling temperature (default 0.7)")
+    p.add_argument("--seed", type=nonneg_int, default=None)
+    p.add_argument("--temperature", type=nonneg_float, default=None, help="sampling temperature (default 0.7)")
     p.add_argument("--aggregate", default=None, choices=["last", "min", "mean"], help="BoN path score (default last)")
-    p.add_argument("--expand", type=int, default=None, help="beam: actions per node M (default 4)")
+    p.add_argument("--expand", type=positive_int, default=None, help="beam: actions per node M (default 4)")
     p.add_argument("--out", default=None, help="results directory (default ./runs)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_run)
@@ -165,11 +166,11 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--envs", default=None, help="comma-separated (default textcraft,babyai,webshop)")
     p.add_argument("--methods", default=None, help="comma-separated (default agentprm,pvm,orm,none)")
     p.add_argument("--searches", default=None, help="comma-separated (default bon,beam)")
-    p.add_argument("--budgets", default=None, help="comma-separated (default 1,2,4,8,16,32)")
-    p.add_argument("--tasks", type=int, default=None)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--temperature", type=float, default=None)
-    p.add_argument("--expand", type=int, default=None)
+    p.add_argument("--budgets", type=positive_ints, default=None, help="comma-separated (default 1,2,4,8,16,32)")
+    p.add_argument("--tasks", type=positive_int, default=None)
+    p.add_argument("--seed", type=nonneg_int, default=None)
+    p.add_argument("--temperature", type=nonneg_float, default=None)
+    p.add_argument("--expand", type=positive_int, default=None)
     p.add_argument("--policy", default=None)
     p.add_argument("--reward-model", action="append", default=None, help="METHOD=DIR (repeatable)")
     _backend_args(p)

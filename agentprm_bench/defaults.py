@@ -146,9 +146,10 @@ def _set_aside(path: Path) -> Path:
 def _stored(meta: Path) -> dict:
     """A metadata file's JSON object; {} when it is missing or unreadable."""
     try:
-        return dict(json.loads(meta.read_text())) if meta.is_file() else {}
-    except (json.JSONDecodeError, TypeError, ValueError):
+        data = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _finished(meta: Path) -> bool:

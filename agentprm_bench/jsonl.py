@@ -52,16 +52,23 @@ def repair_tail(path: Path) -> int:
 
 
 def read_records(path: Path, parse: Callable[[dict[str, Any]], T], what: str = "record") -> Iterator[T]:
-    """Parse every line with ``parse``; a bad line raises a UserError naming file and line."""
+    """Parse every line with ``parse``; a line that is not UTF-8, not JSON, not an object or that
+    ``parse`` rejects (for any reason: it is the validation) raises a UserError naming file and line."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: no such file; check the path (or run the stage that writes it)")
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
+    if path.is_dir():
+        raise UserError(f"{path} is a directory, not a {what} file; check the path")
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if not raw.strip():
                 continue
             try:
-                yield parse(json.loads(line))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise UserError(f"{path}:{lineno}: malformed {what} ({type(exc).__name__}: {exc}); "
+                data = json.loads(raw.decode("utf-8"))
+                if not isinstance(data, dict):
+                    raise TypeError(f"a JSON {type(data).__name__}, not an object")
+                record = parse(data)
+            except Exception as exc:  # noqa: BLE001 - the parser is the validation; any failure is a bad line
+                raise UserError(f"{path}:{lineno}: malformed {what} ({type(exc).__name__}: {str(exc)[:120]}); "
                                 f"fix or delete that line") from None
+            yield record

@@ -10,6 +10,7 @@ with the records one run would have written.
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -36,12 +37,7 @@ def exclusive(directory: str | Path, timeout: float | None = None) -> Iterator[N
         finally:
             _HELD[key] -= 1
         return
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create {directory} ({exc.strerror}); choose a writable --out") from None
-    if not directory.is_dir():
-        raise UserError(f"{directory} is not a directory; choose another --out")
+    writable_dir(directory)
     lock = FileLock(str(directory / LOCK_NAME))
     try:
         lock.acquire(timeout=0)
@@ -60,3 +56,17 @@ def exclusive(directory: str | Path, timeout: float | None = None) -> Iterator[N
     finally:
         del _HELD[key]
         lock.release()
+
+
+def writable_dir(directory: str | Path) -> Path:
+    """``directory``, created if missing; a UserError if it cannot be (a file, no permission)."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create {directory} ({exc.strerror}); choose a writable --out") from None
+    if not directory.is_dir():
+        raise UserError(f"{directory} is not a directory; choose another --out")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UserError(f"{directory} is not writable; choose a writable --out")
+    return directory

@@ -91,6 +91,41 @@ def test_bad_input_gives_a_one_line_error(capsys, argv, message, tmp_path):
     assert not (tmp_path / "out").exists()  # nothing written
 
 
+@pytest.mark.parametrize("argv,argument", [
+    (["play", "babyai", "--max-turns", "-1"], "--max-turns"),
+    (["collect", "--env", "textcraft", "--policy", "noisy-oracle", "--p", "2", "--out", "X"], "--p"),
+    (["sweep", "--budgets", "a"], "--budgets"),
+    (["sweep", "--budgets", "1,0"], "--budgets"),
+    (["label", "--method", "td-gae", "--trajectories", "x.jsonl", "--out", "X", "--n-td", "0"], "--n-td"),
+    (["run", "--env", "babyai", "--tasks", "-1"], "--tasks"),
+    (["collect", "--env", "textcraft", "--policy", "oracle", "--samples", "0", "--out", "X"], "--samples"),
+    (["run", "--env", "babyai", "--budget", "0"], "--budget"),
+    (["run", "--env", "babyai", "--temperature", "nan"], "--temperature"),
+    (["train", "--rm", "orm", "--labels", "x.jsonl", "--out", "X", "--lr", "0"], "--lr"),
+    (["play", "babyai", "--task-id", "-3"], "--task-id"),
+])
+def test_numbers_are_checked_when_the_command_line_is_parsed(capsys, argv, argument, tmp_path):
+    argv = [str(tmp_path / "out") if a == "X" else a for a in argv]
+    with pytest.raises(SystemExit) as exc:
+        run(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and f"argument {argument}: expected" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kind", ["a file", "inside a file"])
+def test_an_unusable_out_is_a_one_line_error(capsys, tmp_path, kind):
+    (tmp_path / "f").write_text("x")
+    target = tmp_path / "f" if kind == "a file" else tmp_path / "f" / "sub"  # (root may write anywhere else)
+    for argv in (["collect", "--env", "textcraft", "--policy", "random", "--tasks", "1", "--samples", "1",
+                  "--out", str(target)],
+                 ["run", "--env", "textcraft", "--method", "none", "--policy", "random", "--tasks", "1",
+                  "--budget", "1", "--out", str(target)]):
+        code, _ = run(argv)
+        err = capsys.readouterr().err
+        assert code == 2 and "--out" in err and err.count("\n") == 1, err
+
+
 def test_env_ids_resolve_only_against_registered_envs():
     from agentprm_bench.envs import make_env
     from agentprm_bench.errors import UserError

@@ -42,6 +42,7 @@ from agentprm_bench.envs import make_env, resolve_env
 from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import write_text_atomic
 from agentprm_bench.locks import exclusive
+from agentprm_bench.schema import file_digest
 from agentprm_bench.provenance import git_commit, package_versions
 
 log = logging.getLogger(__name__)
@@ -373,6 +374,7 @@ def _train_policy(cfg: TrainPolicyConfig, out: Path, progress: bool) -> dict[str
     tokenizer.save_pretrained(out)
     meta = {
         "kind": "agentprm-bench default policy", "config": asdict(cfg), "env_id": resolve_env(cfg.env).env_id,
+        "weights_sha256": file_digest(out / "model.safetensors"),
         "prompt": {"max_prompt_chars": cfg.max_prompt_chars, "max_obs_chars": cfg.max_obs_chars,
                    "omitted_actions": cfg.omitted_actions, "decoding": cfg.decoding},
         "metrics": {"parameters": n_params, "demonstrations": len(demos), "demonstration_steps": len(encoded),

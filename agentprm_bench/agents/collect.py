@@ -22,6 +22,7 @@ from agentprm_bench.envs import first_tasks, resolve_env
 from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import append_records, repair_tail, write_text_atomic
 from agentprm_bench.locks import exclusive
+from agentprm_bench.schema import check_fields, read_json
 from agentprm_bench.provenance import git_commit, package_versions
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,11 @@ def _check_config(out: Path, config: CollectConfig) -> None:
     path = out / CONFIG
     stored = {"config": asdict(config), "git_commit": git_commit(), "packages": package_versions()}
     if path.exists():
+        previous = read_json(path, f"delete {out} or choose another --out").get("config")
         try:
-            previous = json.loads(path.read_text())["config"]
-        except (json.JSONDecodeError, KeyError) as exc:
-            raise UserError(f"{path} is corrupt ({exc}); delete {out} or choose another --out") from None
+            check_fields(CollectConfig(**previous))
+        except TypeError as exc:
+            raise UserError(f"{path} is damaged ({exc}); delete {out} or choose another --out") from None
         now = json.loads(json.dumps(asdict(config)))
         changed = sorted(k for k in set(previous) | set(now) if k not in EXTENDABLE and previous.get(k) != now.get(k))
         if changed:

@@ -20,6 +20,7 @@ import torch
 from agentprm_bench.agents.base import ActionSample, History, Policy
 from agentprm_bench.agents.prompt import ACTION_PREFIX, build_messages, parse_action, render_prompt
 from agentprm_bench.errors import UserError
+from agentprm_bench.schema import check_digest, fits, read_json
 
 
 GENERIC_TOKENIZERS = ("TokenizersBackend", "PreTrainedTokenizerFast")
@@ -57,11 +58,16 @@ def load_local_model(path: str | Path, device: str | None = None, dtype: str | N
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}.get(
         dtype or ("bf16" if device.startswith("cuda") else "fp32"))
+    meta = path / "agentprm_policy.json"
+    if meta.is_file() and (path / "model.safetensors").is_file():
+        fix = "re-train the policy or restore the directory"
+        check_digest(path / "model.safetensors", read_json(meta, fix).get("weights_sha256"), meta, fix)
     try:
         tokenizer = load_tokenizer(path)
         model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch_dtype)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"could not load the model in {path} ({str(exc).splitlines()[0]}); "
+    except Exception as exc:  # noqa: BLE001 - whatever a damaged directory makes transformers/safetensors raise
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"could not load the model in {path} ({first}); "
                         f"check the directory is a complete save_pretrained output") from None
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
@@ -71,15 +77,15 @@ def load_local_model(path: str | Path, device: str | None = None, dtype: str | N
 
 def trained_settings(model_dir: str | Path) -> dict[str, Any]:
     """The prompt budget and decoding stored by ``train-policy`` (``agentprm_policy.json``), if any."""
-    import json
-
     meta = Path(model_dir).expanduser() / "agentprm_policy.json"
     if not meta.is_file():
         return {}
-    try:
-        return dict(json.loads(meta.read_text()).get("prompt", {}))
-    except (json.JSONDecodeError, AttributeError):
-        raise UserError(f"{meta} is corrupt; re-train the policy or delete that file") from None
+    fix = "re-train the policy or delete that file"
+    prompt = read_json(meta, fix).get("prompt", {})
+    hints = {"max_prompt_chars": int, "max_obs_chars": int, "omitted_actions": int, "decoding": str}
+    if not isinstance(prompt, dict) or any(k in prompt and not fits(prompt[k], h) for k, h in hints.items()):
+        raise UserError(f"{meta} is damaged (its prompt settings have the wrong types); {fix}")
+    return dict(prompt)
 
 
 def constrain(logits: torch.Tensor, allowed: Sequence[set[int]]) -> torch.Tensor:

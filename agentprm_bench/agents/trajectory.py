@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from agentprm_bench.jsonl import read_records
+from agentprm_bench.schema import check_fields
 
 SCHEMA_VERSION = 1
 
@@ -102,9 +103,9 @@ class Trajectory:
             steps.append(Step(**s))
         _check_keys(Compute, d["compute"])
         traj = cls(**{**d, "steps": tuple(steps), "compute": Compute(**d["compute"])})
-        for name, typ in (("task_id", int), ("sample_index", int), ("won", bool), ("final_reward", (int, float))):
-            if not isinstance(getattr(traj, name), typ):
-                raise TypeError(f"{name} must be {typ}, got {getattr(traj, name)!r}")
+        check_fields(traj)
+        if not traj.steps:
+            raise ValueError("a trajectory has at least one step")
         return traj
 
 

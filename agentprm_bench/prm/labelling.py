@@ -33,6 +33,7 @@ from agentprm_bench.agents.trajectory import Trajectory, read_trajectories
 from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import append_records, read_records, repair_tail, write_text_atomic
 from agentprm_bench.locks import exclusive
+from agentprm_bench.schema import fits
 from agentprm_bench.prm.labels import mc_targets, td_gae_targets
 from agentprm_bench.provenance import git_commit, package_versions
 
@@ -156,11 +157,17 @@ def _mc_labels(trajs: list[Trajectory], out: Path, config: LabelConfig,
     return records, compute
 
 
+LABEL_FIELDS: dict[str, Any] = {"env_id": str, "task_id": int, "observations": list[str], "actions": list[str],
+                                "rewards": list[float], "final_reward": float, "won": bool, "q": list[float]}
+
+
 def read_labels(path: str | Path) -> list[dict[str, Any]]:
     def check(d: dict[str, Any]) -> dict[str, Any]:
-        for key in ("env_id", "task_id", "observations", "actions", "rewards", "final_reward", "won", "q"):
+        for key, hint in LABEL_FIELDS.items():
             if key not in d:
                 raise KeyError(key)
+            if not fits(d[key], hint):
+                raise TypeError(f"{key} has the wrong type ({type(d[key]).__name__})")
         if not (len(d["actions"]) == len(d["rewards"]) == len(d["q"]) == len(d["observations"]) - 1):
             raise ValueError("observations, actions, rewards and q lengths disagree")
         return d

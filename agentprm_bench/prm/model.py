@@ -31,6 +31,7 @@ from agentprm_bench.agents.base import History
 from agentprm_bench.agents.prompt import ACTION_PREFIX, build_messages, render_prompt
 from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import write_text_atomic
+from agentprm_bench.schema import check_digest, file_digest, fits, read_json
 
 RM_META = "reward_model.json"
 WEIGHTS = "model.safetensors"
@@ -98,6 +99,11 @@ class ValueHeadModel(nn.Module):
         return self.head(out.last_hidden_state.to(self.head.weight.dtype)).squeeze(-1), out.past_key_values
 
 
+# reward_model.json fields the loader uses, with their types
+RM_META_FIELDS: dict[str, Any] = {"kind": str, "output": str, "max_obs_chars": int, "max_len": int,
+                                  "label_method": str | None, "train_config": dict[str, Any]}
+
+
 class RewardModel:
     """A value-head model with its tokenizer and settings; ``score`` gives per-step scores."""
 
@@ -137,12 +143,11 @@ class RewardModel:
         state = {k: v.detach().to("cpu").contiguous() for k, v in self.model.state_dict().items()}
         save_file(state, str(out / WEIGHTS))
         self.tokenizer.save_pretrained(out)
-        self.meta = {**self.meta, **(extra or {})}
+        self.meta = {**self.meta, **(extra or {}), "weights_sha256": file_digest(out / WEIGHTS)}
         write_text_atomic(out / RM_META, json.dumps(self.meta, indent=2, default=str) + "\n")
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> "RewardModel":
-        from safetensors import SafetensorError
         from safetensors.torch import load_file
         from transformers import AutoConfig, AutoModel
 
@@ -153,13 +158,19 @@ class RewardModel:
             if not (path / name).is_file():
                 raise UserError(f"{path} is not a reward-model checkpoint (missing {name}); "
                                 f"train one with `agentprm-bench train --rm ...` or check the path")
+        meta = read_json(path / RM_META, "re-train the reward model or restore the directory")
+        bad = [k for k, hint in RM_META_FIELDS.items() if k in meta and not fits(meta[k], hint)]
+        if bad or meta.get("output", "linear") not in ("linear", "logit"):
+            raise UserError(f"{path / RM_META} is damaged (wrong {', '.join(bad) or 'output'}); "
+                            f"re-train the reward model or restore the directory")
+        check_digest(path / WEIGHTS, meta.get("weights_sha256"), path / RM_META,
+                     "re-train the reward model or restore the directory")
         try:
-            meta = json.loads((path / RM_META).read_text())
             config = AutoConfig.from_pretrained(path, local_files_only=True)
             model = ValueHeadModel(AutoModel.from_config(config))
             model.load_state_dict(load_file(str(path / WEIGHTS)), strict=True)
             tokenizer = load_tokenizer(path)
-        except (json.JSONDecodeError, SafetensorError, RuntimeError, OSError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever a damaged directory makes transformers/safetensors raise
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise UserError(f"reward-model checkpoint {path} is corrupt or mismatched ({first}); "
                             f"re-train it or restore the directory") from None

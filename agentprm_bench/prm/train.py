@@ -35,8 +35,9 @@ from agentprm_bench.agents.trajectory import read_trajectories
 from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import write_text_atomic
 from agentprm_bench.locks import exclusive
+from agentprm_bench.schema import check_fields, read_json
 from agentprm_bench.prm import losses
-from agentprm_bench.prm.labelling import LABEL_CONFIG, read_labels
+from agentprm_bench.prm.labelling import LABEL_CONFIG, LabelConfig, read_labels
 from agentprm_bench.prm.labels import td_gae_targets
 from agentprm_bench.prm.model import RM_META, RewardModel, Serialized
 from agentprm_bench.provenance import git_commit, package_versions
@@ -92,7 +93,9 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
 
 def _items(cfg: TrainConfig, rm: RewardModel) -> list[Item]:
     labels = read_labels(cfg.labels)
-    method = labels[0]["method"] if labels else None
+    if not labels:
+        raise UserError(f"{cfg.labels} holds no labels; run `agentprm-bench label` (again)")
+    method = labels[0]["method"]
     need = REWARD_MODELS[cfg.rm]
     if need != "any" and method != need:
         raise UserError(f"--rm {cfg.rm} needs {need} labels but {cfg.labels} holds {method} labels; "
@@ -176,8 +179,16 @@ def _train(cfg: TrainConfig, out: Path, progress: bool) -> dict[str, Any]:
         torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(cfg.seed)
-    label_meta = json.loads((Path(cfg.labels).parent / LABEL_CONFIG).read_text()) \
-        if (Path(cfg.labels).parent / LABEL_CONFIG).is_file() else {}
+    label_meta = read_json(Path(cfg.labels).parent / LABEL_CONFIG,
+                           "labels are read with the label_config.json that `agentprm-bench label` writes beside them; "
+                           "label again")
+    try:
+        check_fields(LabelConfig(**label_meta["config"]))
+        if label_meta["config"]["method"] not in ("td-gae", "mc"):
+            raise ValueError("unknown label method")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"{Path(cfg.labels).parent / LABEL_CONFIG} is damaged ({type(exc).__name__}: {exc}); "
+                        f"label again") from None
     meta = {"kind": cfg.rm, "output": "logit" if cfg.rm == "inverse-prm" else "linear",
             "label_method": label_meta.get("config", {}).get("method"), "max_obs_chars": cfg.max_obs_chars,
             "max_len": cfg.max_len, "train_config": asdict(cfg)}
@@ -206,7 +217,11 @@ def _train(cfg: TrainConfig, out: Path, progress: bool) -> dict[str, Any]:
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     if resume and (out / OPTIMIZER).is_file():
-        opt.load_state_dict(torch.load(out / OPTIMIZER, weights_only=True, map_location=device))
+        try:
+            opt.load_state_dict(torch.load(out / OPTIMIZER, weights_only=True, map_location=device))
+        except Exception as exc:  # noqa: BLE001 - a truncated or foreign file: torch raises many kinds
+            raise UserError(f"{out / OPTIMIZER} is damaged ({type(exc).__name__}); delete {out} and train "
+                            f"again") from None
     per_epoch = math.ceil(len(train_items) / cfg.batch_size / world / cfg.grad_accum)
     total = cfg.iterations * cfg.epochs * per_epoch
     bar = tqdm(total=total, initial=state["step"], desc=f"train {cfg.rm}", disable=not progress or rank != 0)

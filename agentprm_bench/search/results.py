@@ -31,6 +31,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from agentprm_bench.jsonl import read_records
+from agentprm_bench.schema import check_fields
 
 SCHEMA_VERSION = 1
 RESULTS = "results.jsonl"
@@ -89,9 +90,12 @@ class ResultRecord:
         required = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
         if required - set(d) or set(d) - known:
             raise KeyError(f"missing {sorted(required - set(d))}, unknown {sorted(set(d) - known)}")
+        if not isinstance(d["tasks"], list) or not all(isinstance(t, dict) for t in d["tasks"]):
+            raise TypeError("tasks must be a list of objects")
         rec = cls(**{**d, "tasks": tuple(TaskResult(**t) for t in d["tasks"])})
-        if not isinstance(rec.value, (int, float)) or not isinstance(rec.budget, int):
-            raise TypeError("value must be a number and budget an integer")
+        check_fields(rec)
+        if not rec.tasks:
+            raise ValueError("a result record has at least one task")
         return rec
 
 

@@ -30,7 +30,7 @@ from agentprm_bench.agents.trajectory import Trajectory, read_trajectories
 from agentprm_bench.envs import EnvEntry, first_tasks, resolve_env
 from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import append_records, repair_tail
-from agentprm_bench.locks import exclusive
+from agentprm_bench.locks import exclusive, writable_dir
 from agentprm_bench.paths import home, model_fingerprint
 from agentprm_bench.provenance import git_commit, package_versions
 from agentprm_bench.search.bon import aggregate, sampling_compute, select
@@ -80,6 +80,7 @@ def run(cfg: RunConfig, progress: bool = True, scorer: StepScorer | None = None,
     if cfg.search == "beam" and method.rm is None:
         raise UserError(f"beam search needs a reward model; method {method.name} has none (use --search bon)")
     task_ids = first_tasks(entry, cfg.split, cfg.tasks)  # before any default is built
+    writable_dir(cfg.out)  # an unusable --out fails now, not after the search
     given_policy = policy
     policy_name, options = _policy_spec(cfg, entry, method, progress) if policy is None else (policy.name, {})
     policy = policy or make_policy(policy_name, **options)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import time
 import warnings
 
 import gymnasium as gym
@@ -114,6 +115,22 @@ def test_malformed_actions_are_ordinary_steps(env_id, action):
     assert info["valid_action"] is False
     assert obs.strip()
     assert info["admissible_actions"]  # the episode continues
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_100kb_actions_are_refused_without_effect(env_id):
+    """Hostile sizes: refused by the action limit. The 50 ms target is measured by
+    benchmarks/hostile_input.py; the bound here (1 s) only catches runaway parsing."""
+    env = make(env_id)
+    obs0, _ = env.reset(seed=0, options={"task_id": env.splits()["test"][0]})
+    for action in ("craft" + " " * 100_000 + "x", "click[" * 17_000 + "]", "search[" + "a " * 50_000 + "]",
+                   "go to " + "red ball " * 11_000, "\u00e9\u4e2d" * 50_000):
+        t0 = time.perf_counter()
+        obs, reward, terminated, truncated, info = env.step(action)
+        assert time.perf_counter() - t0 < 1.0
+        assert info["valid_action"] is False and reward == 0.0 and not terminated and "512" in obs
+        assert env.step("\u00e9")[4]["turn"] == info["turn"] + 1  # the episode goes on
+        env.reset(seed=0, options={"task_id": env.splits()["test"][0]})
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
