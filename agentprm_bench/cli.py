@@ -99,6 +99,18 @@ def _policy_options(args: argparse.Namespace) -> dict:
     return {k: v for k, v in options.items() if v is not None}
 
 
+def confirm_large(trajectories: int, what: str, args: argparse.Namespace) -> None:
+    """In interactive use, ask before sampling a large number of trajectories (``--yes`` skips it)."""
+    from agentprm_bench.agents.collect import LARGE_TRAJECTORIES
+
+    if trajectories < LARGE_TRAJECTORIES or getattr(args, "yes", False) or not sys.stdin.isatty():
+        return
+    answer = input(f"{what} samples up to {trajectories:,} trajectories. Continue? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise UserError(f"stopped before sampling {trajectories:,} trajectories; pass --yes to skip this question "
+                        f"or ask for fewer (--tasks, --samples, --budget)")
+
+
 def cmd_collect(args: argparse.Namespace, out: TextIO) -> int:
     """Sample trajectories into DIR/trajectories.jsonl (resumable), then print a summary."""
     from agentprm_bench.agents.collect import CollectConfig, collect
@@ -108,6 +120,7 @@ def cmd_collect(args: argparse.Namespace, out: TextIO) -> int:
     config = CollectConfig(env=args.env, policy=args.policy, split=args.split, samples=args.samples,
                            tasks=args.tasks, seed=args.seed, max_turns=args.max_turns,
                            policy_options=_policy_options(args), **_given(args, "batch_size"))
+    confirm_large(len(config.task_ids()) * config.samples, "this collection", args)
     path = collect(config, args.out, progress=not args.no_progress)
     s = summarize_trajectories(list(read_trajectories(path)))
     out.write(f"{path}: {s.trajectories} trajectories over {s.tasks} tasks\n"
@@ -263,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output directory (resumes if it holds the same collection)")
     p.add_argument("--split", default="train", choices=["train", "test"])
     p.add_argument("--samples", type=positive_int, default=16, help="trajectories per task")
+    p.add_argument("--yes", action="store_true", help="do not ask before a large collection")
     p.add_argument("--tasks", type=positive_int, default=None, help="first N tasks of the split (default: all)")
     p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--batch-size", type=positive_int, default=None, help="episodes stepped in lock-step")

@@ -36,11 +36,16 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     from agentprm_bench.search.run import RunConfig, run
 
     _verbose_stages()
+    from agentprm_bench.cli import confirm_large
+    from agentprm_bench.envs import first_tasks, resolve_env
+
     given = {k: getattr(args, k) for k in ("method", "budget", "env", "search", "policy", "reward_model", "tasks",
                                             "split", "seed", "temperature", "aggregate", "expand", "out", "backend",
                                             "base_url")
              if getattr(args, k) is not None}
-    record = run(RunConfig(**given), progress=not args.no_progress)
+    cfg = RunConfig(**given)
+    confirm_large(len(first_tasks(resolve_env(cfg.env), cfg.split, cfg.tasks)) * cfg.budget, "this run", args)
+    record = run(cfg, progress=not args.no_progress)
     _summary([record], out)
     out.write(f"\nappended to {Path(record.config['out']) / RESULTS}\n")
     return 0
@@ -67,7 +72,13 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
              "backend": args.backend, "base_url": args.base_url,
              "reward_models": tuple(pairs) or None}
     cfg = SweepConfig(**{k: v for k, v in given.items() if v is not None})
-    total = sum(1 for _ in cells(cfg))
+    from agentprm_bench.cli import confirm_large
+    from agentprm_bench.envs import first_tasks, resolve_env
+
+    grid = list(cells(cfg))
+    total = len(grid)
+    confirm_large(sum(len(first_tasks(resolve_env(c.env), c.split, c.tasks)) * c.budget for c in grid), "this sweep",
+                  args)
     out.write(f"sweep: {total} cells -> {Path(cfg.out) / 'results.jsonl'}\n")
     new = sweep(cfg, progress=not args.no_progress, on_record=lambda r: _summary([r], out))
     out.write(f"{len(new)} new records, {total - len(new)} already there\n")
@@ -160,6 +171,7 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--expand", type=positive_int, default=None, help="beam: actions per node M (default 4)")
     p.add_argument("--out", default=None, help="results directory (default ./runs)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--yes", action="store_true", help="do not ask before a large run")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("sweep", help="run the grid methods x budgets x searches x envs (resumable)")
@@ -176,6 +188,7 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     _backend_args(p)
     p.add_argument("--out", default=None, help="results directory (default ./runs)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--yes", action="store_true", help="do not ask before a large sweep")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("build-defaults", help="build the embedded default policy and reward models (cached; resumable)")

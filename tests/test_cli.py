@@ -126,6 +126,25 @@ def test_an_unusable_out_is_a_one_line_error(capsys, tmp_path, kind):
         assert code == 2 and "--out" in err and err.count("\n") == 1, err
 
 
+def test_a_large_run_asks_first_in_interactive_use(capsys, monkeypatch, tmp_path):
+    from agentprm_bench.agents import collect as collect_module
+
+    monkeypatch.setattr(collect_module, "LARGE_TRAJECTORIES", 10)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    asked = []
+    monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or "n")
+    argv = ["run", "--env", "textcraft", "--method", "none", "--policy", "random", "--tasks", "4", "--budget", "4",
+            "--out", str(tmp_path), "--no-progress"]
+    code, _ = run(argv)
+    assert code == 2 and "pass --yes" in capsys.readouterr().err and "up to 16 trajectories" in asked[0]
+    assert not (tmp_path / "results.jsonl").exists()
+    code, _ = run(argv + ["--yes"])
+    assert code == 0 and len(asked) == 1 and (tmp_path / "results.jsonl").exists()
+    code, _ = run(["collect", "--env", "textcraft", "--policy", "random", "--tasks", "3", "--samples", "3",
+                   "--out", str(tmp_path / "c"), "--no-progress"])  # 9: under the threshold, no question
+    assert code == 0 and len(asked) == 1
+
+
 def test_env_ids_resolve_only_against_registered_envs():
     from agentprm_bench.envs import make_env
     from agentprm_bench.errors import UserError

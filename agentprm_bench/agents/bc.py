@@ -111,8 +111,8 @@ ENV_DEFAULTS: dict[str, dict[str, Any]] = {
     "agentprm/TextCraft-v1": {"noisy_labels": "oracle"},
     "agentprm/WebShop-v1": {"noisy_labels": "oracle", "oracle_episodes": 800, "noisy_episodes": 400,
                             "loss": "decisions", "pre_tokenizer": "words", "hidden_size": 64, "layers": 2,
-                            "heads": 4, "max_prompt_chars": 1, "omitted_actions": 8, "lr": 1e-3,
-                            "curriculum_steps": 1000, "epochs": 3},
+                            "heads": 4, "max_prompt_chars": 1, "omitted_actions": 8, "max_obs_chars": 3000,
+                            "max_len": 1024, "lr": 1e-3, "curriculum_steps": 1000, "epochs": 3},
 }
 
 

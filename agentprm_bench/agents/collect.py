@@ -79,15 +79,38 @@ def collect(config: CollectConfig, out_dir: str | Path, progress: bool = True) -
         return _collect_locked(config, out, task_ids, progress)
 
 
-def finished_pairs(path: Path) -> set[tuple[int, int]]:
-    """The (task, sample) pairs of a trajectories file; a pair written twice is refused."""
+def finished_pairs(path: Path, walls: list[float] | None = None) -> set[tuple[int, int]]:
+    """The (task, sample) pairs of a trajectories file (their wall times appended to ``walls``);
+    a pair written twice is refused."""
     done: set[tuple[int, int]] = set()
     for lineno, t in enumerate(read_trajectories(path), 1):
         if t.key in done:
             raise UserError(f"{path} holds (task {t.key[0]}, sample {t.key[1]}) twice (again in record {lineno}); "
                             f"delete the repeated lines, or the file, and collect again")
         done.add(t.key)
+        if walls is not None:
+            walls.append(t.compute.wall_time_s)
     return done
+
+
+LARGE_TRAJECTORIES = 5_000  # from here on the cost line is a warning
+LARGE_MINUTES = 30.0
+
+
+def cost_line(config: CollectConfig, out: Path, jobs: int, walls: list[float]) -> tuple[str, bool]:
+    """What a collection is about to cost (trajectories, env steps at most, minutes at the rate
+    measured in this collection so far), and whether that is large."""
+    entry = resolve_env(config.env)
+    turns = config.max_turns or entry.load_class().default_max_turns
+    text = (f"{entry.env_id} {config.policy}: {jobs:,} trajectories to sample into {out} "
+            f"(at most {jobs * turns:,} env steps)")
+    minutes = None
+    if walls:  # each trajectory records its share of the batch's time: they add up to the elapsed time
+        minutes = jobs * float(sum(walls) / len(walls)) / 60
+        text += f", about {minutes:.1f} min at the rate measured here ({len(walls):,} trajectories so far)"
+    else:
+        text += "; the progress bar gives the rate after the first batch"
+    return text, jobs >= LARGE_TRAJECTORIES or (minutes is not None and minutes >= LARGE_MINUTES)
 
 
 def _collect_locked(config: CollectConfig, out: Path, task_ids: list[int], progress: bool) -> Path:
@@ -97,11 +120,14 @@ def _collect_locked(config: CollectConfig, out: Path, task_ids: list[int], progr
     dropped = repair_tail(path)
     if dropped:
         log.warning("dropped an unfinished last line (%d bytes) of %s", dropped, path)
-    done = finished_pairs(path) if path.exists() else set()
+    walls: list[float] = []
+    done = finished_pairs(path, walls) if path.exists() else set()
     jobs = [(t, s) for t in task_ids for s in range(config.samples) if (t, s) not in done]
     if not jobs:
         log.info("%s is complete (%d trajectories)", path, len(done))
         return path
+    line, large = cost_line(config, out, len(jobs), walls)
+    log.log(logging.WARNING if large else logging.INFO, "%s", line)
     policy = make_policy(config.policy, **config.policy_options)
 
     def write(traj: Trajectory) -> None:

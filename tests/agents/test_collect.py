@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import os
 import signal
 import subprocess
@@ -103,3 +104,19 @@ def test_cli_collect_prints_a_summary(tmp_path):
     code = main(["collect", "--env", "webshop", "--policy", "oracle", "--split", "test", "--tasks", "5",
                  "--samples", "1", "--out", str(tmp_path / "w"), "--no-progress"], out=out)
     assert code == 0 and "5 trajectories over 5 tasks" in out.getvalue() and "success 1.000" in out.getvalue()
+
+
+def test_a_large_collection_says_what_it_will_cost_first(tmp_path, caplog, monkeypatch):
+    import logging
+
+    from agentprm_bench.agents import collect as collect_module
+
+    monkeypatch.setattr(collect_module, "LARGE_TRAJECTORIES", 6)
+    cfg = CollectConfig(env="textcraft", policy="random", split="test", samples=2, tasks=2)
+    with caplog.at_level(logging.INFO, logger="agentprm_bench.agents.collect"):
+        collect(cfg, tmp_path, progress=False)  # 4 trajectories: an info line
+        collect(replace(cfg, samples=5), tmp_path, progress=False)  # 6 more: a warning with the measured rate
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if "to sample" in r.getMessage()]
+    assert lines[0][0] == logging.INFO and "4 trajectories to sample" in lines[0][1] and "at most 80 env steps" in lines[0][1]
+    assert lines[1][0] == logging.WARNING and "6 trajectories to sample" in lines[1][1]
+    assert "min at the rate measured here (4 trajectories so far)" in lines[1][1]
