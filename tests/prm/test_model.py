@@ -76,6 +76,11 @@ def test_save_load_roundtrip_and_corruption_errors(rm, trajectories, tmp_path):
         np.testing.assert_allclose(x, y, atol=1e-6)
     weights = tmp_path / "rm" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(UserError, match="does not match the digest recorded in .*reward_model.json"):
+        RewardModel.load(tmp_path / "rm")
+    meta = json.loads((tmp_path / "rm" / "reward_model.json").read_text())
+    del meta["weights_sha256"]  # a checkpoint saved before digests: the loader itself finds the damage
+    (tmp_path / "rm" / "reward_model.json").write_text(json.dumps(meta))
     with pytest.raises(UserError, match="corrupt or mismatched"):
         RewardModel.load(tmp_path / "rm")
     with pytest.raises(UserError, match="not a reward-model checkpoint .*missing"):
