@@ -150,3 +150,48 @@ def test_every_damaged_file_gives_a_one_line_error(made, tmp_path):
            and not (k in REPAIRED and v[0] == 0)}
     assert not bad, "\n".join(f"{k}: {v}" for k, v in bad.items())
     assert len(outcomes) >= 70
+
+
+def _edit_json(path: Path, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def _edit_jsonl(path: Path, change) -> None:
+    rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    change(rows[0])
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+# the damaged files the reliability issue listed, each as it named it
+NAMED = {
+    "results compute not a dict": ("res/results.jsonl", lambda r: r.update(compute=[1, 2])),
+    "results ci_low a string": ("res/results.jsonl", lambda r: r.update(ci_low="low")),
+    "trajectory reward a string": ("col/trajectories.jsonl", lambda t: t["steps"][0].update(reward="0.5")),
+    "trajectory with empty steps": ("col/trajectories.jsonl", lambda t: t.update(steps=[])),
+    "rm config hidden_size big": ("rm/config.json", lambda c: c.update(hidden_size="big")),
+    "policy config hidden_size big": ("pol/config.json", lambda c: c.update(hidden_size="big")),
+    "reward_model.json max_len a string": ("rm/reward_model.json", lambda m: m.update(max_len="long")),
+    "trainer_state.json garbage step": ("rm/trainer_state.json", lambda s: s.update(step="x")),
+    "label_config.json without its config": ("lab/label_config.json", lambda m: m.pop("config")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NAMED))
+def test_the_named_damages_give_one_line_errors(made, tmp_path, case):
+    name, change = NAMED[case]
+    d = tmp_path / "d"
+    shutil.copytree(made, d)
+    (_edit_jsonl if name.endswith(".jsonl") else _edit_json)(d / name, change)
+    argv = [a.replace("{d}", str(d)) for a in READERS[name]]
+    code, err = _cli(argv + (["--no-progress"] if argv[0] in ("collect", "label", "train", "run") else []))
+    assert code == 2 and err.count("\n") == 1 and err.startswith("agentprm-bench: error: "), (case, err)
+
+
+def test_a_missing_label_config_is_refused(made, tmp_path):
+    d = tmp_path / "d"
+    shutil.copytree(made, d)
+    (d / "lab" / "label_config.json").unlink()
+    code, err = _cli([a.replace("{d}", str(d)) for a in READERS["lab/label_config.json"]] + ["--no-progress"])
+    assert code == 2 and "label_config.json: no such file" in err and err.count("\n") == 1
