@@ -158,3 +158,31 @@ def test_console_script_is_installed():
     proc = subprocess.run([sys.executable, "-m", "agentprm_bench.cli", "envs"], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0 and "agentprm/TextCraft-v1" in proc.stdout and proc.stderr == ""
+
+
+def test_progress_without_a_terminal_is_plain_lines(capsys, tmp_path):
+    code, _ = run(["collect", "--env", "textcraft", "--policy", "random", "--split", "test", "--tasks", "20",
+                   "--samples", "2", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert code == 0 and "\r" not in err and any("40/40" in line and "traj" in line for line in lines)
+
+
+def test_log_records_go_through_the_bar_writer():
+    import logging
+
+    from agentprm_bench.progress import TqdmLogHandler, bar
+
+    stream = io.StringIO()
+    handler = TqdmLogHandler(stream)
+    log = logging.getLogger("agentprm_bench.test_progress")
+    log.addHandler(handler)
+    try:
+        with bar(total=3, file=stream, desc="work") as b:
+            b.update(1)
+            log.warning("a message")
+            b.update(2)
+    finally:
+        log.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert "a message" in lines  # a line of its own, not glued to a bar line

@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from agentprm_bench.agents.base import History, make_policy
 from agentprm_bench.agents.curriculum import condensed
@@ -42,6 +41,7 @@ from agentprm_bench.envs import make_env, resolve_env
 from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import write_text_atomic
 from agentprm_bench.locks import exclusive
+from agentprm_bench.progress import bar as progress_bar
 from agentprm_bench.schema import file_digest
 from agentprm_bench.provenance import git_commit, package_versions
 
@@ -338,7 +338,7 @@ def _train_policy(cfg: TrainPolicyConfig, out: Path, progress: bool) -> dict[str
         0.05, 0.5 * (1 + math.cos(math.pi * max(0, s - warm) / max(1, total_steps)))))
     model.train()
     step, tokens, losses = 0, 0, []
-    bar = tqdm(total=warm + total_steps, desc=f"train-policy {resolve_env(cfg.env).short_name}",
+    bar = progress_bar(total=warm + total_steps, desc=f"train-policy {resolve_env(cfg.env).short_name}",
                disable=not progress)
     t_train = time.perf_counter()
     # the warm-up stages, then the main stage's epochs; each a stream of batches

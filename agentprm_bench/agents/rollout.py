@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
-from tqdm import tqdm
 
 from agentprm_bench.agents.base import ActionSample, History, Policy
 from agentprm_bench.agents.trajectory import Compute, Step, Trajectory
+from agentprm_bench.progress import bar as progress_bar
 from agentprm_bench.provenance import package_version
 from agentprm_bench.envs import make_env
 
@@ -53,7 +53,7 @@ def rollout(env_id: str, policy: Policy, jobs: Iterable[Job], seed: int,
     pending = iter(jobs)
     envs = [make_env(env_id, **(env_kwargs or {})) for _ in range(batch_size)]
     slots: list[_Slot] = []
-    bar = tqdm(total=total, desc=f"{env_id} {policy.name}", unit="traj", disable=not progress)
+    bar = progress_bar(total=total, desc=f"{env_id} {policy.name}", unit="traj", disable=not progress)
     policy_meta, version, pkg = policy.describe(), env_version(env_id), package_version()
 
     def start(slot: _Slot) -> bool:

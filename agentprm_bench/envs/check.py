@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
-from tqdm import tqdm
 
 from agentprm_bench.envs.base import TextEnv
+from agentprm_bench.progress import bar as progress_bar
 
 Chooser = Callable[[TextEnv, dict], str]
 
@@ -72,7 +72,7 @@ def check_env_players(env: TextEnv, task_ids: Sequence[int], seed: int = 0,
     out = []
     for name, choose in (("oracle", oracle_chooser), ("random", random_chooser(seed))):
         results = [play_episode(env, t, choose, seed=seed)
-                   for t in tqdm(task_ids, desc=f"{env.spec.id if env.spec else type(env).__name__} {name}",
+                   for t in progress_bar(task_ids, desc=f"{env.spec.id if env.spec else type(env).__name__} {name}",
                                  disable=not progress, leave=False)]
         out.append(summarize(name, results))
     return out

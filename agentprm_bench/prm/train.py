@@ -29,12 +29,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from agentprm_bench.agents.trajectory import read_trajectories
 from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import write_text_atomic
 from agentprm_bench.locks import exclusive
+from agentprm_bench.progress import bar as progress_bar
 from agentprm_bench.schema import check_fields, read_json
 from agentprm_bench.prm import losses
 from agentprm_bench.prm.labelling import LABEL_CONFIG, LabelConfig, read_labels
@@ -224,7 +224,7 @@ def _train(cfg: TrainConfig, out: Path, progress: bool) -> dict[str, Any]:
                             f"again") from None
     per_epoch = math.ceil(len(train_items) / cfg.batch_size / world / cfg.grad_accum)
     total = cfg.iterations * cfg.epochs * per_epoch
-    bar = tqdm(total=total, initial=state["step"], desc=f"train {cfg.rm}", disable=not progress or rank != 0)
+    bar = progress_bar(total=total, initial=state["step"], desc=f"train {cfg.rm}", disable=not progress or rank != 0)
     t_start, tokens = time.perf_counter() - state["seconds"], state["train_tokens"]
     start_iteration, start_epoch = state["iteration"], state["epoch"]
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else torch.autocast("cpu", enabled=False)

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
-from tqdm import tqdm
 
 from agentprm_bench.agents.base import POLICIES, Policy, make_policy
 from agentprm_bench.agents.rollout import env_version
@@ -32,6 +31,7 @@ from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import append_records, repair_tail
 from agentprm_bench.locks import exclusive, writable_dir
 from agentprm_bench.paths import home, model_fingerprint
+from agentprm_bench.progress import bar as progress_bar
 from agentprm_bench.provenance import git_commit, package_versions
 from agentprm_bench.search.bon import aggregate, sampling_compute, select
 from agentprm_bench.search.compute import SearchCompute
@@ -217,7 +217,7 @@ def _best_of_n(cfg: RunConfig, method: Method, scorer: StepScorer | None, pool: 
     scored = _score_cached(scorer, used)
     compute.wall_time_s += sum(seconds for _, _, seconds in scored)
     it = iter((values, tokens) for values, tokens, _ in scored)
-    for tid in tqdm(task_ids, desc=f"BoN@{n} {method.name}", disable=not progress):
+    for tid in progress_bar(task_ids, desc=f"BoN@{n} {method.name}", disable=not progress):
         trajs = pool[tid]
         steps = [next(it) for _ in trajs]
         compute.rm_tokens += sum(tokens for _, tokens in steps)
@@ -263,7 +263,7 @@ def _beam(cfg: RunConfig, entry: EnvEntry, policy: Policy, scorer: Any, task_ids
 
     width, expand = beam_shape(cfg.budget, cfg.expand)
     compute, results = SearchCompute(), []
-    for tid in tqdm(task_ids, desc=f"beam@{width}x{expand} {cfg.method}", disable=not progress):
+    for tid in progress_bar(task_ids, desc=f"beam@{width}x{expand} {cfg.method}", disable=not progress):
         res = beam_search(entry.env_id, tid, policy, scorer, width, expand, cfg.seed, {"split": cfg.split})
         compute.add(res.compute)
         results.append(TaskResult(tid, res.best.reward, float(res.best.won), -1, res.best.score))
