@@ -140,7 +140,7 @@ def cmd_train_policy(args: argparse.Namespace, out: TextIO) -> int:
     cfg = default_config(entry.env_id, **_given(args, "oracle_episodes", "noisy_episodes", "noisy_p", "noisy_labels",
                                                 "epochs", "max_minutes", "seed", "loss", "pre_tokenizer", "batch_size",
                                                 "lr", "layers", "hidden_size", "lm_weight",
-                                                "curriculum_steps"))
+                                                "curriculum_steps", "max_len", "max_obs_chars"))
     target = args.out or default_policy_dir(entry.short_name)
     meta = train_policy(cfg, target, progress=not args.no_progress)
     m = meta["metrics"]
@@ -208,7 +208,7 @@ def cmd_train(args: argparse.Namespace, out: TextIO) -> int:
     cfg = TrainConfig(rm=args.rm, labels=str(labels), backbone=backbone,
                       expert=args.expert and str(_trajectories_file(args.expert)),
                       **_given(args, "beta", "gamma", "lam", "iterations", "epochs", "batch_size", "grad_accum", "lr",
-                               "max_minutes", "seed"))
+                               "max_minutes", "seed", "max_len", "max_obs_chars"))
     m = train_reward_model(cfg, args.out, progress=not args.no_progress)
     out.write(f"saved {args.out}: {args.rm}, {m['steps']} steps on {m['train_trajectories']} trajectories, "
               f"{m['seconds']:.0f}s; validation ({m.get('val_trajectories', 0)} trajectories): "
@@ -307,6 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", type=positive_int, default=None)
     p.add_argument("--hidden-size", type=positive_int, default=None)
     p.add_argument("--max-minutes", type=positive_float, default=None)
+    p.add_argument("--max-len", type=positive_int, default=None,
+                   help="longest sequence in tokens (longer ones are cut or left out, with a warning)")
+    p.add_argument("--max-obs-chars", type=positive_int, default=None,
+                   help="each observation clipped in the middle to this many characters")
     p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train_policy)
@@ -345,6 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grad-accum", type=positive_int, default=None)
     p.add_argument("--lr", type=positive_float, default=None)
     p.add_argument("--max-minutes", type=positive_float, default=None)
+    p.add_argument("--max-len", type=positive_int, default=None,
+                   help="longest sequence in tokens (longer ones are cut or left out, with a warning)")
+    p.add_argument("--max-obs-chars", type=positive_int, default=None,
+                   help="each observation clipped in the middle to this many characters")
     p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)

@@ -186,3 +186,27 @@ def test_log_records_go_through_the_bar_writer():
         log.removeHandler(handler)
     lines = stream.getvalue().splitlines()
     assert "a message" in lines  # a line of its own, not glued to a bar line
+
+
+def test_every_option_a_message_names_exists():
+    """A `--flag` written anywhere in the package's text is an option of some command."""
+    import argparse
+    import re
+    from pathlib import Path
+
+    from agentprm_bench.cli import build_parser
+
+    options: set[str] = set()
+
+    def walk(parser: argparse.ArgumentParser) -> None:
+        for action in parser._actions:
+            options.update(action.option_strings)
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    walk(sub)
+
+    walk(build_parser())
+    package = Path(__file__).resolve().parents[1] / "agentprm_bench"
+    named = {m.group(): f.name for f in package.rglob("*.py") if f.name != "provenance.py"  # git's own flags
+             for m in re.finditer(r"--[a-z][a-z0-9-]*[a-z0-9]", f.read_text())}
+    assert not {k: v for k, v in named.items() if k not in options}

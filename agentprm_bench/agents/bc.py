@@ -319,7 +319,7 @@ def _train_policy(cfg: TrainPolicyConfig, out: Path, progress: bool) -> dict[str
     cut = sum(len(seq) >= cfg.max_len for seq, _ in encoded)  # prompts cut from the left to fit max_len
     if cut > 0.1 * len(encoded):
         log.warning("%d of %d step prompts were cut from the left to fit max_len %d tokens (their start, e.g. the "
-                    "top of a long page, is unseen); lower max_obs_chars or raise max_len", cut, len(encoded),
+                    "top of a long page, is unseen); lower --max-obs-chars or raise --max-len", cut, len(encoded),
                     cfg.max_len)
     if cfg.loss == "decisions":  # only states with a real choice; forced tokens carry no signal
         admissible = [adm for st in states for adm, _ in st]
