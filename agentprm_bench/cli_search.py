@@ -24,6 +24,24 @@ def _summary(records: list, out: TextIO) -> None:
                   f"{c['policy_tokens_out']:10d} {c['rm_tokens']:9d} {c['env_steps']:9d} {c['wall_time_s']:7.1f}\n")
 
 
+def _ranking_note(record, out: TextIO) -> None:
+    """Whether this run can rank anything: the paired comparison with plain sampling on the same
+    samples (BoN with a reward model), and a plain note below 30 tasks."""
+    from agentprm_bench.report.stats import MIN_TASKS_TO_RANK, paired
+
+    field = "success" if record.metric == "success" else "reward"
+    plain = [getattr(t, f"plain_{field}") for t in record.tasks]
+    if record.search == "bon" and all(v is not None for v in plain):
+        p = paired([getattr(t, field) for t in record.tasks], plain, seed=record.seed)
+        out.write(f"\n{record.method} vs plain sampling on the same {record.budget} samples per task ({p.n} tasks, "
+                  f"paired): {p.diff:+.3f} {field}, 95% CI [{p.ci_low:+.3f}, {p.ci_high:+.3f}], sign-flip p = "
+                  f"{p.p_value:.3f}\n")
+    if len(record.tasks) < MIN_TASKS_TO_RANK:
+        out.write(f"note: {len(record.tasks)} tasks cannot rank methods (the 95% CI above spans "
+                  f"{record.ci_high - record.ci_low:.2f}); compare methods paired on {MIN_TASKS_TO_RANK}+ tasks "
+                  f"(--tasks)\n")
+
+
 def _verbose_stages() -> None:
     """Say which default models are being built (the CLI's own output, on stderr)."""
     for name in ("agentprm_bench.defaults", "agentprm_bench.search.sweep"):
@@ -47,6 +65,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     confirm_large(len(first_tasks(resolve_env(cfg.env), cfg.split, cfg.tasks)) * cfg.budget, "this run", args)
     record = run(cfg, progress=not args.no_progress)
     _summary([record], out)
+    _ranking_note(record, out)
     out.write(f"\nappended to {Path(record.config['out']) / RESULTS}\n")
     return 0
 

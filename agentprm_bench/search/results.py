@@ -13,7 +13,9 @@ ResultRecord (schema_version 1)
   value           float  the metric's mean over tasks
   ci_low, ci_high float  95% percentile-bootstrap interval over tasks (2000 resamples, seeded)
   success_rate, mean_reward  float
-  tasks           list   per task: task_id, reward, success, chosen (sample index or -1), score
+  tasks           list   per task: task_id, reward, success, chosen (sample index or -1), score, and for
+                         BoN with a reward model plain_reward / plain_success (the mean over the same
+                         N samples: plain sampling, for paired comparisons)
   compute         dict   policy_tokens_out, policy_tokens_in, rm_tokens, env_steps, trajectories, wall_time_s
   config          dict   the RunConfig that produced it
   seed, git_commit, packages, timestamp, schema_version
@@ -44,6 +46,8 @@ class TaskResult:
     success: float  # 0/1 for one chosen path; a fraction for ``none`` (mean over the samples)
     chosen: int = -1
     score: float | None = None
+    plain_reward: float | None = None  # BoN: the mean over the N samples it chose among (plain sampling, paired)
+    plain_success: float | None = None
 
 
 @dataclass(frozen=True)

@@ -224,7 +224,8 @@ def _best_of_n(cfg: RunConfig, method: Method, scorer: StepScorer | None, pool: 
         scores = [aggregate(s, cfg.aggregate) for s, _ in steps]
         best = select(scores)
         results.append(TaskResult(tid, trajs[best].final_reward, float(trajs[best].won), trajs[best].sample_index,
-                                  scores[best]))
+                                  scores[best], float(np.mean([t.final_reward for t in trajs])),
+                                  float(np.mean([t.won for t in trajs]))))
     return results, compute
 
 

@@ -182,3 +182,16 @@ def test_build_defaults_builds_each_env_policy_then_its_reward_models(monkeypatc
     assert "greedy use no reward model" in capsys.readouterr().err
     assert main(["build-defaults", "--methods", "agentpr"]) == 2
     assert "agentprm" in capsys.readouterr().err and len(calls) == 6
+
+
+def test_run_reports_the_paired_comparison_with_plain_sampling(tmp_path, bench_home, untrained_rm):
+    out = StringIO()
+    code = main(["run", "--method", "agentprm", "--env", "textcraft", "--policy", "noisy-oracle", "--reward-model",
+                 str(untrained_rm), "--tasks", "6", "--budget", "4", "--out", str(tmp_path), "--no-progress"], out=out)
+    text = out.getvalue()
+    assert code == 0 and "agentprm vs plain sampling on the same 4 samples per task (6 tasks, paired)" in text
+    assert "sign-flip p = " in text and "note: 6 tasks cannot rank methods" in text
+    from agentprm_bench.search.results import read_results
+
+    (record,) = list(read_results(tmp_path / "results.jsonl"))
+    assert all(t.plain_success is not None and 0.0 <= t.plain_success <= 1.0 for t in record.tasks)

@@ -1,0 +1,61 @@
+"""Paired comparisons: two methods measured on the same tasks (and the same samples).
+
+``paired(a, b)`` takes per-task values of two methods in the same task order and returns the
+mean difference a - b with a percentile-bootstrap 95% interval over tasks (tasks resampled
+together, so the pairing is kept) and a two-sided sign-flip permutation p-value (exact over
+all 2^n sign patterns up to n = 16, else 20,000 seeded random flips). Seeded: same input,
+same numbers.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+EXACT_UP_TO = 16
+FLIPS = 20_000
+RESAMPLES = 2_000
+MIN_TASKS_TO_RANK = 30  # below this, say that the comparison cannot rank methods
+
+
+@dataclass(frozen=True)
+class Paired:
+    n: int
+    mean_a: float
+    mean_b: float
+    diff: float  # mean of a - b
+    ci_low: float
+    ci_high: float
+    p_value: float
+
+
+def sign_flip_p(d: np.ndarray, seed: int = 0) -> float:
+    """Two-sided p-value of mean(d) under random sign flips of the paired differences d (n,)."""
+    n = len(d)
+    observed = abs(d.mean())
+    if n == 0 or not np.any(d):
+        return 1.0
+    if n <= EXACT_UP_TO:
+        signs = np.array(list(itertools.product((1.0, -1.0), repeat=n)))
+    else:
+        signs = np.random.default_rng(seed).choice((1.0, -1.0), size=(FLIPS, n))
+    means = np.abs(signs @ d / n)
+    return float(np.mean(means >= observed - 1e-12))
+
+
+def paired(a: Sequence[float], b: Sequence[float], seed: int = 0) -> Paired:
+    """Paired comparison of per-task values ``a`` and ``b`` (same tasks, same order), both (n,)."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.shape != y.shape:
+        raise ValueError(f"paired values need the same tasks: {x.shape} vs {y.shape}")
+    d = x - y
+    n = len(d)
+    if n == 0:
+        nan = float("nan")
+        return Paired(0, nan, nan, nan, nan, nan, nan)
+    idx = np.random.default_rng(seed).integers(0, n, size=(RESAMPLES, n))
+    lo, hi = np.quantile(d[idx].mean(axis=1), [0.025, 0.975])
+    return Paired(n, float(x.mean()), float(y.mean()), float(d.mean()), float(lo), float(hi), sign_flip_p(d, seed))

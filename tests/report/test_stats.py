@@ -1,0 +1,38 @@
+"""Paired comparison: hand-computed cases for the sign-flip p-value and the bootstrap interval."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agentprm_bench.report.stats import paired, sign_flip_p
+
+
+def test_sign_flip_p_exact_small_cases():
+    # d = (1, 1, 1): of the 8 sign patterns only +++ and --- reach |mean| 1 -> p = 2/8
+    assert sign_flip_p(np.array([1.0, 1.0, 1.0])) == pytest.approx(0.25)
+    # d = (1, 0): patterns (+,.) and (-,.) x 2: |mean| 0.5 always -> p = 1
+    assert sign_flip_p(np.array([1.0, 0.0])) == 1.0
+    assert sign_flip_p(np.zeros(5)) == 1.0
+    # d = (2, 1): |mean| of ++ and -- is 1.5, of +- and -+ 0.5 -> p = 2/4
+    assert sign_flip_p(np.array([2.0, 1.0])) == pytest.approx(0.5)
+
+
+def test_paired_keeps_the_pairing():
+    a = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
+    b = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    r = paired(a, b)
+    assert (r.n, r.diff, r.ci_low, r.ci_high) == (10, 1.0, 1.0, 1.0)
+    assert r.p_value == pytest.approx(2 / 1024)
+    # identical per-task differences of +0.1 on tasks that vary a lot: the pairing removes the task noise
+    base = np.linspace(0, 0.8, 40)
+    r = paired(base + 0.1, base)
+    assert r.ci_low == pytest.approx(0.1) and r.ci_high == pytest.approx(0.1) and r.p_value < 1e-3
+    with pytest.raises(ValueError, match="same tasks"):
+        paired([1, 2], [1])
+
+
+def test_paired_is_seeded():
+    rng = np.random.default_rng(3)
+    a, b = rng.random(50), rng.random(50)
+    assert paired(a, b, seed=1) == paired(a, b, seed=1)
