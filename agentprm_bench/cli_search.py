@@ -133,6 +133,8 @@ def cmd_leaderboard(args: argparse.Namespace, out: TextIO) -> int:
     """Results as a table (markdown on stdout; --out DIR also writes leaderboard.md and .csv)."""
     from agentprm_bench.report.leaderboard import leaderboard, load, to_markdown
 
+    from agentprm_bench.report.paired import latest_records, paired_table
+
     df = load(args.results)
     table = leaderboard(df)
     text = to_markdown(table)
@@ -142,7 +144,14 @@ def cmd_leaderboard(args: argparse.Namespace, out: TextIO) -> int:
         d.mkdir(parents=True, exist_ok=True)
         (d / "leaderboard.md").write_text(text)
         df.to_csv(d / "leaderboard.csv", index=False)
-        out.write(f"\nwrote {d / 'leaderboard.md'} and {d / 'leaderboard.csv'} (every run, one row each)\n")
+        pairs = paired_table(latest_records(args.results))
+        (d / "paired.md").write_text(
+            "Paired comparisons (same tasks and samples): diff = a - b, paired bootstrap 95% CI, sign-flip p, "
+            "Holm-adjusted p within env x search x budget x seed. `privileged` rows involve oracle-select, an "
+            "upper bound.\n\n" + to_markdown(pairs))
+        pairs.to_csv(d / "paired.csv", index=False)
+        out.write(f"\nwrote {d / 'leaderboard.md'} and {d / 'leaderboard.csv'} (every run, one row each), "
+                  f"{d / 'paired.md'} and {d / 'paired.csv'} ({len(pairs)} paired comparisons)\n")
     return 0
 
 

@@ -1,0 +1,43 @@
+"""The paired table from result records: pairing, a hand-computable case, Holm, privileged flags."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentprm_bench.report.paired import holm, paired_table
+from agentprm_bench.search.results import ResultRecord, TaskResult
+
+
+def record(method: str, successes: list[float], search: str = "bon", budget: int = 4, seed: int = 0) -> ResultRecord:
+    tasks = tuple(TaskResult(task_id=i, reward=s, success=s) for i, s in enumerate(successes))
+    return ResultRecord(method=method, reward_model=None, policy={"name": "hf"}, env_id="agentprm/TextCraft-v1",
+                        env_version=1, split="test", search=search, budget=budget, width=budget, expand=1,
+                        aggregate="last", metric="success", value=sum(successes) / len(successes), ci_low=0.0,
+                        ci_high=1.0, success_rate=0.0, mean_reward=0.0, tasks=tasks, compute={},
+                        config={"method": method, "budget": budget}, seed=seed, git_commit="x", packages={})
+
+
+def test_hand_computable_pair():
+    # a wins on tasks 0-2, ties elsewhere: d = (1, 1, 1, 0, 0, 0); exact sign flips: only the
+    # patterns fixing all three nonzero signs equal reach |mean| 0.5 -> p = 2/8
+    a = record("agentprm", [1, 1, 1, 0, 1, 0])
+    b = record("orm", [0, 0, 0, 0, 1, 0])
+    none = record("none", [0.5, 0.5, 0.25, 0, 1, 0], search="sample")
+    table = paired_table([a, b, none])
+    row = table[(table.method_a == "agentprm") & (table.method_b == "orm")].iloc[0]
+    assert row["diff"] == pytest.approx(0.5) and row["p"] == pytest.approx(0.25)
+    assert 0.0 <= row["ci_low"] <= 0.5 <= row["ci_high"] <= 1.0
+    assert {"agentprm", "none", "orm"} == set(table.method_a) | set(table.method_b)  # BoN pairs with plain sampling
+    assert list(table.p_holm) == holm(list(table.p))
+
+
+def test_only_the_same_tasks_budget_and_seed_pair():
+    rs = [record("agentprm", [1, 0]), record("orm", [0, 0], budget=8), record("pvm", [1, 1], seed=1),
+          record("orm", [1, 0, 1])]
+    assert paired_table(rs).empty
+
+
+def test_holm_and_privileged():
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    t = paired_table([record("oracle-select", [1, 1]), record("orm", [0, 1])])
+    assert bool(t.privileged.iloc[0])
