@@ -22,6 +22,8 @@ import pandas as pd
 from agentprm_bench.errors import UserError
 from agentprm_bench.search.results import RESULTS, read_results
 
+PRIVILEGED = frozenset({"oracle-select"})  # methods that see the true outcome: upper bounds, not methods
+
 
 def load(paths: Iterable[str | Path]) -> pd.DataFrame:
     rows, latest = [], {}
@@ -38,7 +40,8 @@ def load(paths: Iterable[str | Path]) -> pd.DataFrame:
                      "policy_tokens_in": c["policy_tokens_in"], "rm_tokens": c["rm_tokens"],
                      "env_steps": c["env_steps"], "total_tokens": c["policy_tokens_out"] + c["rm_tokens"],
                      "wall_time_s": c["wall_time_s"],
-                     "reward_model": (r.reward_model or {}).get("path", ""), "seed": r.seed, "timestamp": r.timestamp})
+                     "reward_model": (r.reward_model or {}).get("path", ""), "seed": r.seed, "timestamp": r.timestamp,
+                     "privileged": r.method in PRIVILEGED})
     if not rows:
         raise UserError("no result records found; run `agentprm-bench run` or `agentprm-bench sweep` first")
     return pd.DataFrame(rows).sort_values(["env", "search", "method", "budget"]).reset_index(drop=True)
@@ -46,7 +49,8 @@ def load(paths: Iterable[str | Path]) -> pd.DataFrame:
 
 def leaderboard(df: pd.DataFrame) -> pd.DataFrame:
     """One row per env x search x method, a column per budget: "value [ci_low, ci_high]"."""
-    cell = df.assign(cell=[f"{v:.3f} [{lo:.2f}, {hi:.2f}]" for v, lo, hi in zip(df.value, df.ci_low, df.ci_high)])
+    cell = df.assign(cell=[f"{v:.3f} [{lo:.2f}, {hi:.2f}]" for v, lo, hi in zip(df.value, df.ci_low, df.ci_high)],
+                     method=[f"{m} (privileged)" if m in PRIVILEGED else m for m in df.method])
     table = cell.pivot_table(index=["env", "metric", "tasks", "search", "method"], columns="budget", values="cell",
                              aggfunc="last")
     table.columns = [f"@{b}" for b in table.columns]

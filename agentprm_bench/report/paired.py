@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 
 from agentprm_bench.errors import UserError
+from agentprm_bench.report.leaderboard import PRIVILEGED
 from agentprm_bench.report.stats import paired
 from agentprm_bench.search.results import RESULTS, ResultRecord, read_results
 
-PRIVILEGED = frozenset({"oracle-select"})
 
 
 def latest_records(paths: Iterable[str | Path]) -> list[ResultRecord]:

@@ -37,7 +37,8 @@ def scaling_figures(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
                 style["color"] = "gray" if method == "oracle-select" else colors[method]
                 for c, x in enumerate(("budget", "total_tokens")):
                     ax = axes[r][c]
-                    line, = ax.plot(m[x], m.value, marker="o", label=method, **style)
+                    label = f"{method} (privileged: sees the outcome)" if method == "oracle-select" else method
+                    line, = ax.plot(m[x], m.value, marker="o", label=label, **style)
                     ax.fill_between(m[x], m.ci_low, m.ci_high, alpha=0.08, color=line.get_color())
             for c, label in enumerate(("budget (N for BoN, N x M for beam)", "compute (policy + RM tokens)")):
                 ax = axes[r][c]
