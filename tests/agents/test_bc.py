@@ -150,3 +150,15 @@ def test_a_wall_clock_cap_aborts_without_saving_a_policy(tmp_path):
         train_policy(cfg, tmp_path / "p", progress=False)
     assert not (tmp_path / "p" / "model.safetensors").exists()
     assert TrainPolicyConfig(env="babyai").max_minutes is None  # defaults never stop on the clock
+
+
+def test_a_tiny_default_build_is_bit_identical_twice(tmp_path):
+    """Same seed, same machine: the same weights, whatever the machine's load (no clock decides)."""
+    from agentprm_bench.schema import file_digest
+
+    cfg = TrainPolicyConfig(env="textcraft", oracle_episodes=3, noisy_episodes=3, epochs=1, vocab_size=300,
+                            hidden_size=32, layers=1, heads=2, max_len=256, batch_size=8)
+    a = train_policy(cfg, tmp_path / "a", progress=False)
+    b = train_policy(cfg, tmp_path / "b", progress=False)
+    assert a["weights_sha256"] == b["weights_sha256"] == file_digest(tmp_path / "b" / "model.safetensors")
+    assert (tmp_path / "a" / "tokenizer.json").read_bytes() == (tmp_path / "b" / "tokenizer.json").read_bytes()
