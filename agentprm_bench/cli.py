@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Callable, Sequence, TextIO
 
@@ -364,13 +365,33 @@ def build_parser() -> argparse.ArgumentParser:
     from agentprm_bench.cli_search import add_search_commands
 
     add_search_commands(sub)
+    for name in TORCH_COMMANDS:  # every command that runs torch
+        sub.choices[name].add_argument(
+            "--threads", type=positive_int, default=None,
+            help="torch threads (default: the cores this process may use, or OMP_NUM_THREADS); on a busy "
+                 "machine fewer threads than cores avoid oversubscription")
     return parser
+
+
+TORCH_COMMANDS = ("collect", "train-policy", "label", "train", "eval-rm", "run", "sweep", "build-defaults")
+
+
+def default_threads() -> int:
+    """The cores this process may use, or OMP_NUM_THREADS where it is set."""
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     from agentprm_bench.progress import TqdmLogHandler
 
     args = build_parser().parse_args(argv)
+    if getattr(args, "threads", None) is not None or "OMP_NUM_THREADS" in os.environ:
+        import torch
+
+        torch.set_num_threads(args.threads if getattr(args, "threads", None) else default_threads())
     handler = TqdmLogHandler(sys.stderr)  # log lines never share a progress bar's line
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])

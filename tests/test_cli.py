@@ -210,3 +210,15 @@ def test_every_option_a_message_names_exists():
     named = {m.group(): f.name for f in package.rglob("*.py") if f.name != "provenance.py"  # git's own flags
              for m in re.finditer(r"--[a-z][a-z0-9-]*[a-z0-9]", f.read_text())}
     assert not {k: v for k, v in named.items() if k not in options}
+
+
+def test_threads_option_sets_torch_threads(tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        code, _ = run(["collect", "--env", "textcraft", "--policy", "random", "--tasks", "1", "--samples", "1",
+                       "--out", str(tmp_path), "--no-progress", "--threads", "1"])
+        assert code == 0 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
