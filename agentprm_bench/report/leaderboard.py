@@ -8,7 +8,11 @@ each method and each baseline, the smallest budget at which the method first rea
 baseline's best value (over all budgets), and the ratios of budgets and of compute
 (policy tokens generated + reward-model tokens read) at those two points. Plain sampling
 (``none``) is flat in the budget: its value is the estimate from the most samples, reached
-at budget 1.
+at budget 1. With per-task values (records loaded from files) the method's budget follows a
+paired rule: the smallest budget where it reaches the baseline's best AND at no larger measured
+budget is it significantly worse than that best (paired sign-flip p < 0.05 with a negative
+difference, on the same tasks); the paired difference at that budget, its 95% CI and p are
+reported beside the ratios (``paired_*``). No such budget: no ratio.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from agentprm_bench.errors import UserError
+from agentprm_bench.report.stats import Paired, paired
 from agentprm_bench.search.results import RESULTS, read_results
 
 PRIVILEGED = frozenset({"oracle-select"})  # methods that see the true outcome: upper bounds, not methods
@@ -41,7 +46,9 @@ def load(paths: Iterable[str | Path]) -> pd.DataFrame:
                      "env_steps": c["env_steps"], "total_tokens": c["policy_tokens_out"] + c["rm_tokens"],
                      "wall_time_s": c["wall_time_s"],
                      "reward_model": (r.reward_model or {}).get("path", ""), "seed": r.seed, "timestamp": r.timestamp,
-                     "privileged": r.method in PRIVILEGED})
+                     "privileged": r.method in PRIVILEGED,
+                     "task_ids": tuple(t.task_id for t in r.tasks),
+                     "task_values": tuple(t.success if r.metric == "success" else t.reward for t in r.tasks)})
     if not rows:
         raise UserError("no result records found; run `agentprm-bench run` or `agentprm-bench sweep` first")
     return pd.DataFrame(rows).sort_values(["env", "search", "method", "budget"]).reset_index(drop=True)
@@ -62,6 +69,26 @@ def _first_reaching(rows: pd.DataFrame, target: float) -> pd.Series | None:
     return None if hit.empty else hit.iloc[0]
 
 
+ALPHA = 0.05  # a paired difference with sign-flip p below this is significant
+
+
+def _paired_hit(rows: pd.DataFrame, base: pd.Series, target: float) -> tuple[pd.Series | None, Paired | None]:
+    """The smallest budget at which the method reaches ``target`` AND at no larger measured budget is
+    significantly worse than the baseline's best (paired on the same tasks); with its paired test."""
+    rows = rows.sort_values("budget")
+    tested = {}
+    for i, row in rows.iterrows():
+        if row.task_ids == base.task_ids:
+            tested[i] = paired(row.task_values, base.task_values)
+    for i, row in rows.iterrows():
+        if row.value < target - 1e-12:
+            continue
+        later = rows[rows.budget >= row.budget]
+        if all(j in tested and not (tested[j].diff < 0 and tested[j].p_value < ALPHA) for j in later.index):
+            return row, tested[i]
+    return None, None
+
+
 def efficiency(df: pd.DataFrame, baselines: Sequence[str] = ("orm", "pvm", "none")) -> pd.DataFrame:
     out = []
     for (env, search, tasks), group in df[df.search != "sample"].groupby(["env", "search", "tasks"]):
@@ -80,13 +107,21 @@ def efficiency(df: pd.DataFrame, baselines: Sequence[str] = ("orm", "pvm", "none
             for method, mrows in group.groupby("method"):
                 if method in (base, "oracle-select"):  # an upper bound, not a method to rank
                     continue
-                hit = _first_reaching(mrows, best)
+                test = None
+                if "task_values" in mrows and "task_values" in at_best:  # per-task values: the paired rule
+                    hit, test = _paired_hit(mrows, at_best, best)
+                else:
+                    hit = _first_reaching(mrows, best)
                 out.append({"env": env, "search": search, "tasks": int(tasks), "method": method, "baseline": base,
                             "baseline_best": round(best, 4), "baseline_budget": int(at_best.budget),
                             "method_budget": int(hit.budget) if hit is not None else np.nan,
                             "budget_ratio": (at_best.budget / hit.budget) if hit is not None else np.nan,
                             "token_ratio": (at_best.total_tokens / hit.total_tokens)
-                            if hit is not None and hit.total_tokens else np.nan})
+                            if hit is not None and hit.total_tokens else np.nan,
+                            "paired_diff": test.diff if test else np.nan,
+                            "paired_ci_low": test.ci_low if test else np.nan,
+                            "paired_ci_high": test.ci_high if test else np.nan,
+                            "paired_p": test.p_value if test else np.nan})
     return pd.DataFrame(out)
 
 

@@ -39,3 +39,27 @@ def test_leaderboard_pivots_budgets_and_renders_markdown():
     assert list(table.columns) == ["env", "metric", "tasks", "search", "method", "@1", "@2", "@4", "@8"]
     text = to_markdown(table)
     assert "| E | success | 30 | bon | agentprm | 0.300 [0.20, 0.40] |" in text and text.count("\n") == 2 + 3
+
+
+def paired_frame(agentprm_at_8: list[float]) -> pd.DataFrame:
+    """20 tasks; ORM's best (0.5) at N=4; AgentPRM reaches 0.5 at N=2, and N=8 is given."""
+    ids = tuple(range(20))
+    half = (1.0,) * 10 + (0.0,) * 10
+    curves = {"orm": {1: (0.0,) * 20, 2: (1.0,) * 5 + (0.0,) * 15, 4: half},
+              "agentprm": {1: (0.0,) * 20, 2: half, 8: tuple(agentprm_at_8)}}
+    rows = []
+    for method, by_budget in curves.items():
+        for budget, vals in by_budget.items():
+            rows.append({"env": "E", "search": "bon", "method": method, "budget": budget,
+                         "value": sum(vals) / 20, "metric": "success", "tasks": 20, "total_tokens": budget,
+                         "task_ids": ids, "task_values": vals})
+    return pd.DataFrame(rows)
+
+
+def test_efficiency_credits_a_budget_only_if_no_larger_one_is_significantly_worse():
+    kept = efficiency(paired_frame([1.0] * 10 + [0.0] * 10), ("orm",)).iloc[0]
+    assert kept.method_budget == 2 and kept.budget_ratio == 2 and kept.paired_diff == 0.0 and kept.paired_p == 1.0
+    # at N=8 AgentPRM solves none of the 10 tasks ORM@4 solves: significantly worse (p = 2/1024), so
+    # the touch at N=2 is not credited, and nothing later reaches ORM's best
+    fell = efficiency(paired_frame([0.0] * 20), ("orm",)).iloc[0]
+    assert math.isnan(fell.method_budget) and math.isnan(fell.budget_ratio)
