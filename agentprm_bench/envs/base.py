@@ -44,6 +44,8 @@ class Step:
 
 def sanitize(text: str, charset: frozenset[str]) -> str:
     """Replace characters outside ``charset`` (e.g. from a typed action echoed back) by '?'."""
+    if charset.issuperset(text):  # the usual case, checked at C speed
+        return text
     return "".join(c if c in charset else "?" for c in text)
 
 

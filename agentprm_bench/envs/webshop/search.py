@@ -137,6 +137,7 @@ class SearchEngine:
             corpus.append(analyze(text))
         self.bm25 = LuceneBM25(method="lucene", k1=K1, b=B)
         self.bm25.index(corpus, show_progress=False)
+        self._id_rank = np.argsort(np.argsort(np.array(self.ids, dtype=object), kind="stable"), kind="stable")
 
     def scores(self, query: str) -> np.ndarray:
         vocab = self.bm25.vocab_dict
@@ -148,5 +149,5 @@ class SearchEngine:
     def search(self, query: str, k: int = 50) -> list[str]:
         scores = self.scores(query)
         hits = np.flatnonzero(scores > 0)
-        order = sorted(hits.tolist(), key=lambda i: (-float(scores[i]), self.ids[i]))[:k]
+        order = hits[np.lexsort((self._id_rank[hits], -scores[hits]))][:k]  # score, then id, as Lucene ties
         return [self.ids[i] for i in order]
