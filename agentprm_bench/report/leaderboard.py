@@ -8,7 +8,9 @@ each method and each baseline, the smallest budget at which the method first rea
 baseline's best value (over all budgets), and the ratios of budgets and of compute
 (policy tokens generated + reward-model tokens read) at those two points. Plain sampling
 (``none``) is flat in the budget: its value is the estimate from the most samples, reached
-at budget 1. With per-task values (records loaded from files) the method's budget follows a
+at budget 1. ``all_token_ratio`` compares total compute: search tokens plus the one-off cost of
+the reward model each run used (the policy tokens sampled for its labels, TD or Monte-Carlo, and
+its training tokens), the paper's TD-vs-MC question. With per-task values (records loaded from files) the method's budget follows a
 paired rule: the smallest budget where it reaches the baseline's best AND at no larger measured
 budget is it significantly worse than that best (paired sign-flip p < 0.05 with a negative
 difference, on the same tasks); the paired difference at that budget, its 95% CI and p are
@@ -38,12 +40,18 @@ def load(paths: Iterable[str | Path]) -> pd.DataFrame:
             latest[r.key] = r
     for r in latest.values():
         c = r.compute
+        rm = r.reward_model or {}
+        label = rm.get("label_compute") if isinstance(rm.get("label_compute"), dict) else {}
+        label_tokens = int(label.get("sampled_tokens") or 0)
+        train_tokens = int(rm.get("train_tokens") or 0)
         rows.append({"env": r.env_id.split("/")[-1], "method": r.method, "search": r.search, "budget": r.budget,
                      "width": r.width, "expand": r.expand, "metric": r.metric, "value": r.value,
                      "ci_low": r.ci_low, "ci_high": r.ci_high, "success_rate": r.success_rate,
                      "mean_reward": r.mean_reward, "tasks": len(r.tasks), "policy_tokens_out": c["policy_tokens_out"],
                      "policy_tokens_in": c["policy_tokens_in"], "rm_tokens": c["rm_tokens"],
                      "env_steps": c["env_steps"], "total_tokens": c["policy_tokens_out"] + c["rm_tokens"],
+                     "label_tokens": label_tokens, "rm_train_tokens": train_tokens,
+                     "all_tokens": c["policy_tokens_out"] + c["rm_tokens"] + label_tokens + train_tokens,
                      "wall_time_s": c["wall_time_s"],
                      "reward_model": (r.reward_model or {}).get("path", ""), "seed": r.seed, "timestamp": r.timestamp,
                      "privileged": r.method in PRIVILEGED,
@@ -118,6 +126,8 @@ def efficiency(df: pd.DataFrame, baselines: Sequence[str] = ("orm", "pvm", "none
                             "budget_ratio": (at_best.budget / hit.budget) if hit is not None else np.nan,
                             "token_ratio": (at_best.total_tokens / hit.total_tokens)
                             if hit is not None and hit.total_tokens else np.nan,
+                            "all_token_ratio": (at_best.all_tokens / hit.all_tokens)
+                            if hit is not None and "all_tokens" in hit and hit.all_tokens else np.nan,
                             "paired_diff": test.diff if test else np.nan,
                             "paired_ci_low": test.ci_low if test else np.nan,
                             "paired_ci_high": test.ci_high if test else np.nan,

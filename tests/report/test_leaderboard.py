@@ -63,3 +63,24 @@ def test_efficiency_credits_a_budget_only_if_no_larger_one_is_significantly_wors
     # the touch at N=2 is not credited, and nothing later reaches ORM's best
     fell = efficiency(paired_frame([0.0] * 20), ("orm",)).iloc[0]
     assert math.isnan(fell.method_budget) and math.isnan(fell.budget_ratio)
+
+
+def test_loaded_records_carry_the_reward_models_one_off_cost(tmp_path):
+    import json
+
+    from agentprm_bench.report.leaderboard import load
+    from agentprm_bench.search.results import ResultRecord, TaskResult
+
+    rm = {"path": "rm", "kind": "agentprm", "label_compute": {"sampled_tokens": 5000, "prompt_tokens": 90000,
+                                                              "env_steps": 300, "trajectories": 64, "rollouts": 0},
+          "train_tokens": 20000}
+    rec = ResultRecord(method="agentprm", reward_model=rm, policy={"name": "hf"}, env_id="agentprm/TextCraft-v1",
+                       env_version=1, split="test", search="bon", budget=4, width=4, expand=1, aggregate="last",
+                       metric="success", value=0.5, ci_low=0.0, ci_high=1.0, success_rate=0.5, mean_reward=0.5,
+                       tasks=(TaskResult(0, 1.0, 1.0), TaskResult(1, 0.0, 0.0)),
+                       compute={"policy_tokens_out": 100, "policy_tokens_in": 900, "rm_tokens": 400, "env_steps": 8,
+                                "trajectories": 8, "wall_time_s": 1.0},
+                       config={"method": "agentprm"}, seed=0, git_commit="x", packages={})
+    (tmp_path / "results.jsonl").write_text(json.dumps(rec.to_json()) + "\n")
+    row = load([tmp_path]).iloc[0]
+    assert (row.total_tokens, row.label_tokens, row.rm_train_tokens, row.all_tokens) == (500, 5000, 20000, 25500)
