@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from agentprm_bench.cli_types import nonneg_float, nonneg_int, positive_int, positive_ints
+from agentprm_bench.cli_types import nonneg_float, nonneg_int, nonneg_ints, positive_int, positive_ints
 from agentprm_bench.errors import UserError
 
 
@@ -86,7 +86,8 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
             raise UserError(f"--reward-model takes METHOD=DIR, got {item!r}")
         pairs.append((method, path))
     given = {"envs": _csv(args.envs), "methods": _csv(args.methods), "searches": _csv(args.searches),
-             "budgets": args.budgets, "tasks": args.tasks, "seed": args.seed, "expand": args.expand,
+             "budgets": args.budgets, "tasks": args.tasks, "seed": args.seed, "seeds": args.seeds,
+             "expand": args.expand,
              "temperature": args.temperature, "policy": args.policy, "out": args.out,
              "backend": args.backend, "base_url": args.base_url,
              "reward_models": tuple(pairs) or None}
@@ -209,6 +210,8 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--budgets", type=positive_ints, default=None, help="comma-separated (default 1,2,4,8,16,32)")
     p.add_argument("--tasks", type=positive_int, default=None)
     p.add_argument("--seed", type=nonneg_int, default=None)
+    p.add_argument("--seeds", type=nonneg_ints, default=None,
+                   help="comma-separated seeds, e.g. 0,1,2: each its own sample pool and default reward models")
     p.add_argument("--temperature", type=nonneg_float, default=None)
     p.add_argument("--expand", type=positive_int, default=None)
     p.add_argument("--policy", default=None)

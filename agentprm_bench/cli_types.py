@@ -33,13 +33,18 @@ positive_float = _number(float, 0.0, low_open=True, what="a number > 0")
 top_p = _number(float, 0.0, 1.0, low_open=True, what="a number in (0, 1]")
 
 
-def positive_ints(text: str) -> tuple[int, ...]:
-    """Comma-separated integers >= 1, e.g. ``1,2,4,8``."""
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    if not parts:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 1, got {text!r}")
-    return tuple(positive_int(p) if p.isdigit() else _bad_list(text) for p in parts)
+def _int_list(low: int) -> Callable[[str], tuple[int, ...]]:
+    what = f"comma-separated integers >= {low}"
+
+    def parse(text: str) -> tuple[int, ...]:
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        if not parts or not all(p.isdigit() and int(p) >= low for p in parts):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return tuple(int(p) for p in parts)
+
+    parse.__name__ = what
+    return parse
 
 
-def _bad_list(text: str) -> int:
-    raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 1, got {text!r}")
+positive_ints = _int_list(1)  # e.g. budgets 1,2,4,8
+nonneg_ints = _int_list(0)  # e.g. seeds 0,1,2

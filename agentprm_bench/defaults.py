@@ -72,8 +72,10 @@ def ensure_default_policy(env: str, progress: bool = True) -> Path:
     return path
 
 
-def ensure_default_reward_model(env: str, method: Method, progress: bool = True) -> Path:
-    """The env's default reward model for ``method``, built (with what it needs) if missing."""
+def ensure_default_reward_model(env: str, method: Method, progress: bool = True, seed: int = 0) -> Path:
+    """The env's default reward model for ``method``, built (with what it needs) if missing. ``seed``
+    is its training seed (seed 0 keeps the original directory; others get ``rm-<method>-seed<k>``);
+    the rollouts and labels it trains on are shared by all seeds."""
     from agentprm_bench.agents.collect import CollectConfig, collect
     from agentprm_bench.prm.labelling import LABELS, LabelConfig, make_labels
     from agentprm_bench.prm.model import RM_META
@@ -83,7 +85,7 @@ def ensure_default_reward_model(env: str, method: Method, progress: bool = True)
         raise ValueError(f"method {method.name} has no reward model")
     entry = resolve_env(env)
     base = home() / "defaults" / entry.short_name
-    out = base / f"rm-{method.name}"
+    out = base / (f"rm-{method.name}" if seed == 0 else f"rm-{method.name}-seed{seed}")
     policy_dir = ensure_default_policy(entry.env_id, progress)
     sizes = sizes_for(entry.env_id)
     _match_policy(base, policy_dir, sizes)
@@ -104,7 +106,7 @@ def ensure_default_reward_model(env: str, method: Method, progress: bool = True)
                              base / "expert-train", progress=progress))
     train_reward_model(TrainConfig(rm=method.rm, labels=str(labels_dir / LABELS), backbone=str(policy_dir),
                                    expert=expert, beta=method.beta, iterations=sizes.rm_iterations,
-                                   epochs=sizes.rm_epochs), out, progress=progress)
+                                   epochs=sizes.rm_epochs, seed=seed), out, progress=progress)
     return out
 
 

@@ -62,9 +62,42 @@ def load(paths: Iterable[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["env", "search", "method", "budget"]).reset_index(drop=True)
 
 
+def seed_task_ci(per_seed: Sequence[Sequence[float]], seed: int = 0, resamples: int = 2000) -> tuple[float, float]:
+    """95% interval of the mean over seeds and tasks: a two-level bootstrap that resamples the seeds,
+    then the tasks within each drawn seed, so the interval holds the between-seed spread too."""
+    rng = np.random.default_rng(seed)
+    arrays = [np.asarray(v, dtype=float) for v in per_seed]
+    means = np.empty(resamples)
+    for k in range(resamples):
+        drawn = rng.integers(0, len(arrays), size=len(arrays))
+        means[k] = np.mean([arrays[i][rng.integers(0, len(arrays[i]), size=len(arrays[i]))].mean() for i in drawn])
+    lo, hi = np.quantile(means, [0.025, 0.975])
+    return float(lo), float(hi)
+
+
+def over_seeds(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per run key without its seed: the mean over seeds with ``seed_task_ci``'s interval;
+    ``seeds`` counts them (a single seed keeps its own interval)."""
+    keys = ["env", "metric", "tasks", "search", "method", "budget"]
+    rows = []
+    for _, g in df.groupby(keys, sort=False):
+        row = g.iloc[-1].copy()
+        row["seeds"] = g.seed.nunique()
+        if row["seeds"] > 1 and "task_values" in g:
+            last = g.sort_values("timestamp").groupby("seed").tail(1)
+            row["value"] = float(last.value.mean())
+            row["ci_low"], row["ci_high"] = seed_task_ci(list(last.task_values))
+        rows.append(row)
+    return pd.DataFrame(rows).reset_index(drop=True)
+
+
 def leaderboard(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per env x search x method, a column per budget: "value [ci_low, ci_high]"."""
-    cell = df.assign(cell=[f"{v:.3f} [{lo:.2f}, {hi:.2f}]" for v, lo, hi in zip(df.value, df.ci_low, df.ci_high)],
+    """One row per env x search x method, a column per budget: "value [ci_low, ci_high]", the mean
+    over seeds where there are several (marked "(k seeds)", interval from ``seed_task_ci``)."""
+    df = over_seeds(df.assign(seed=df.seed if "seed" in df else 0, timestamp=df.timestamp if "timestamp" in df else ""))
+    seeds = df.seeds.astype(int)
+    cell = df.assign(cell=[f"{v:.3f} [{lo:.2f}, {hi:.2f}]" + (f" ({k} seeds)" if k > 1 else "")
+                           for v, lo, hi, k in zip(df.value, df.ci_low, df.ci_high, seeds)],
                      method=[f"{m} (privileged)" if m in PRIVILEGED else m for m in df.method])
     table = cell.pivot_table(index=["env", "metric", "tasks", "search", "method"], columns="budget", values="cell",
                              aggfunc="last")

@@ -144,7 +144,7 @@ def _reward_model(cfg: RunConfig, entry: EnvEntry, method: Method, progress: boo
     if cfg.reward_model is None:
         from agentprm_bench.defaults import ensure_default_reward_model
 
-        path, default = ensure_default_reward_model(entry.env_id, method, progress), True
+        path, default = ensure_default_reward_model(entry.env_id, method, progress, seed=cfg.seed), True
     else:
         path, default = Path(cfg.reward_model).expanduser().resolve(), False
     rm = RewardModel.load(path)

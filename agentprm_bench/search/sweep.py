@@ -31,6 +31,7 @@ class SweepConfig:
     budgets: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
     tasks: int = 10
     seed: int = 0
+    seeds: tuple[int, ...] | None = None  # several seeds: each varies the sample pool and the default RM's training
     temperature: float = 0.7
     expand: int = 4
     policy: str | None = None  # as in ``run``: a model dir or scripted policy (None: the default per env)
@@ -45,6 +46,11 @@ def cells(cfg: SweepConfig) -> Iterator[RunConfig]:
     base = RunConfig(tasks=cfg.tasks, seed=cfg.seed, temperature=cfg.temperature, expand=cfg.expand, out=cfg.out,
                      policy=cfg.policy, backend=cfg.backend, base_url=cfg.base_url)
     chosen = dict(cfg.reward_models)
+    for seed in cfg.seeds or (cfg.seed,):
+        yield from (replace(c, seed=seed) for c in _grid(cfg, base, chosen))
+
+
+def _grid(cfg: SweepConfig, base: RunConfig, chosen: dict[str, str]) -> Iterator[RunConfig]:
     for env in cfg.envs:
         for search in cfg.searches:
             for name in cfg.methods:

@@ -84,3 +84,28 @@ def test_loaded_records_carry_the_reward_models_one_off_cost(tmp_path):
     (tmp_path / "results.jsonl").write_text(json.dumps(rec.to_json()) + "\n")
     row = load([tmp_path]).iloc[0]
     assert (row.total_tokens, row.label_tokens, row.rm_train_tokens, row.all_tokens) == (500, 5000, 20000, 25500)
+
+
+def test_several_seeds_are_averaged_with_an_interval_over_seeds_and_tasks():
+    from agentprm_bench.report.leaderboard import over_seeds, seed_task_ci
+
+    base = {"env": "E", "search": "bon", "method": "agentprm", "budget": 4, "metric": "success", "tasks": 4,
+            "ci_low": 0.0, "ci_high": 1.0, "total_tokens": 1}
+    rows = [dict(base, seed=0, value=1.0, task_values=(1.0,) * 4, timestamp="a"),
+            dict(base, seed=1, value=0.0, task_values=(0.0,) * 4, timestamp="b")]
+    row = over_seeds(pd.DataFrame(rows)).iloc[0]
+    assert row.seeds == 2 and row.value == 0.5
+    # tasks agree within each seed, so the whole spread is between seeds: the interval is [0, 1]
+    assert (row.ci_low, row.ci_high) == (0.0, 1.0) == seed_task_ci([(1.0,) * 4, (0.0,) * 4])
+    assert "0.500 [0.00, 1.00] (2 seeds)" in to_markdown(leaderboard(pd.DataFrame(rows)))
+    single = over_seeds(pd.DataFrame(rows[:1])).iloc[0]
+    assert (single.seeds, single.value, single.ci_low, single.ci_high) == (1, 1.0, 0.0, 1.0)
+
+
+def test_sweep_seeds_multiply_the_grid():
+    from agentprm_bench.search.sweep import SweepConfig, cells
+
+    one = list(cells(SweepConfig(envs=("textcraft",), methods=("none",), searches=("bon",), budgets=(1, 2))))
+    three = list(cells(SweepConfig(envs=("textcraft",), methods=("none",), searches=("bon",), budgets=(1, 2),
+                                   seeds=(0, 1, 2))))
+    assert len(three) == 3 * len(one) and [c.seed for c in three] == [0, 0, 1, 1, 2, 2]
