@@ -262,6 +262,98 @@ class RewardModel:
             scores[i][j], tokens = float(values[-1]), tokens + n
         return scores, tokens
 
+    @torch.no_grad()
+    def score_extensions(self, env_id: str, nodes: Sequence[tuple[Sequence[str], Sequence[str], Any]],
+                         candidates: Sequence[Sequence[str]]) -> tuple[list[list[float]], int, list[list[Any]]]:
+        """Beam search's O(T) scoring: like ``score_expansions``, but node i = (observations, actions,
+        state) may carry the state its own scoring returned: its serialized ids and their KV cache
+        (per layer, keys and values (1, H, P, D)). Only the tokens after that state are read (the
+        new observation and the candidate action); -> (scores, tokens read, each candidate's state).
+        Where a serialization does not extend the state's ids (a tokenizer that merges across the
+        boundary) or a path exceeds ``max_len``, the node is scored as ``score_expansions`` does."""
+        self.model.eval()
+        scores: list[list[float]] = [[0.0] * len(c) for c in candidates]
+        states: list[list[Any]] = [[None] * len(c) for c in candidates]
+        rows, tokens, fallback = [], 0, []  # rows: (node, cand, seq, prefix ids, prefix kv)
+        for i, ((obs, acts, state), cands) in enumerate(zip(nodes, candidates)):
+            seqs = [self.encode(env_id, obs, list(acts) + [a]) for a in cands]
+            if not seqs:
+                continue
+            if max(len(s.ids) for s in seqs) > self.max_len:
+                fallback.append(i)
+                continue
+            if state is None or not all(s.ids[: len(state[0])] == state[0] and s.ends[-1] >= len(state[0])
+                                        for s in seqs):
+                shared = min(s.ends[-1] for s in seqs)
+                for s in seqs[1:]:
+                    shared = next((k for k in range(shared) if s.ids[k] != seqs[0].ids[k]), shared)
+                state, n = self._encode_prefix(seqs[0].ids[:shared])
+                tokens += n
+            rows += [(i, j, s, state) for j, s in enumerate(seqs)]
+        if rows:
+            tokens += self._extend(rows, scores, states)
+        if fallback:
+            sub, n = self.score_expansions(env_id, [nodes[i][:2] for i in fallback], [candidates[i] for i in fallback])
+            tokens += n
+            for i, row in zip(fallback, sub):
+                scores[i] = row
+        return scores, tokens, states
+
+    def _encode_prefix(self, ids: list[int]) -> tuple[tuple[list[int], list[tuple[torch.Tensor, torch.Tensor]]], int]:
+        """A state for ``ids`` (possibly empty): the ids and their per-layer KV."""
+        if not ids:
+            return (list(ids), []), 0
+        x = torch.tensor([ids], device=self.device)
+        attn = torch.ones_like(x)
+        pos = torch.arange(len(ids), device=self.device)[None, :]
+        _, cache = self.model.forward_cached(x, attn, pos)
+        return (list(ids), [(layer.keys, layer.values) for layer in cache.layers]), len(ids)
+
+    def _extend(self, rows: list[tuple[int, int, Serialized, Any]], scores: list[list[float]],
+                states: list[list[Any]]) -> int:
+        """Score every row's suffix on top of its prefix state, batched; record each row's new state."""
+        from transformers import DynamicCache
+
+        pad = self.tokenizer.pad_token_id or 0
+        width = max(len(st[0]) for _, _, _, st in rows)
+        suffix = max(s.ends[-1] + 1 - len(st[0]) for _, _, s, st in rows)
+        n = len(rows)
+        s_ids = torch.full((n, suffix), pad, dtype=torch.long)
+        attn = torch.zeros((n, width + suffix), dtype=torch.long)
+        read = torch.zeros(n, dtype=torch.long)
+        start = torch.zeros(n, dtype=torch.long)
+        for r, (_, _, s, (ids, _)) in enumerate(rows):  # prefix left-padded, suffix right-padded
+            p, e = len(ids), s.ends[-1] + 1
+            s_ids[r, : e - p] = torch.tensor(s.ids[p:e])
+            attn[r, width - p: width] = 1
+            attn[r, width: width + e - p] = 1
+            read[r], start[r] = e - 1 - p, p
+        cache = None
+        if width:
+            layers = len(next(st[1] for _, _, _, st in rows if st[1]))
+            cache = DynamicCache()
+            for layer in range(layers):
+                ks, vs = [], []
+                for _, _, _, (ids, kv) in rows:
+                    k, v = kv[layer] if kv else (None, None)
+                    ref_k, ref_v = next(st[1][layer] for _, _, _, st in rows if st[1])
+                    shape = (1, ref_k.shape[1], width - len(ids), ref_k.shape[3])
+                    ks.append(torch.cat([ref_k.new_zeros(shape)] + ([k] if k is not None else []), dim=2))
+                    vs.append(torch.cat([ref_v.new_zeros(shape)] + ([v] if v is not None else []), dim=2))
+                cache.update(torch.cat(ks), torch.cat(vs), layer)
+        pos = start[:, None] + torch.arange(suffix)[None, :]
+        out, cache = self.model.forward_cached(s_ids.to(self.device), attn.to(self.device), pos.to(self.device),
+                                               past_key_values=cache)
+        values = self.squash(out.gather(1, read[:, None].to(self.device)))[:, 0].float().cpu().tolist()
+        for r, ((i, j, s, (ids, _)), v) in enumerate(zip(rows, values)):
+            scores[i][j] = v
+            p, e = len(ids), s.ends[-1] + 1
+            kv = [(layer.keys[r: r + 1, :, width - p: width + e - p].clone(),
+                   layer.values[r: r + 1, :, width - p: width + e - p].clone())
+                  for layer in cache.layers]
+            states[i][j] = (list(s.ids[:e]), kv)
+        return int(sum(s.ends[-1] + 1 - len(st[0]) for _, _, s, st in rows))
+
     def _score_groups(self, groups: list[tuple[int, list[Serialized], int]], scores: list[list[float]]) -> int:
         pad = self.tokenizer.pad_token_id or 0
         width = max(p for _, _, p in groups)

@@ -2,8 +2,10 @@
 
 Reads top to bottom. The root expands N*M sampled actions; afterwards each of the (at most) N
 live nodes expands M. All expansions of a step go to the policy in ONE batched call and to the
-reward model in ONE call (``score_expansions``: a node's encoded history is shared by its
-candidates). Identical actions sampled from the same node are stepped and scored once (their
+reward model in ONE call: ``score_extensions`` where the scorer has it (each live path keeps
+its reward-model KV cache from the step before, so only the new observation and the candidate
+action are read: O(T) tokens per path), else ``score_expansions`` (a node's history re-encoded
+once per step and shared by its candidates). Identical actions sampled from the same node are stepped and scored once (their
 tokens still count). Every candidate is stepped in its own copy of the node's env and scored
 by the value of its new step. The N best candidates (finished or not) stay in the beam:
 finished ones leave it for the answer pool, the others expand next step. The search ends when
@@ -36,6 +38,7 @@ class Node:
     reward: float = 0.0
     done: bool = False
     won: bool = False
+    rm_state: Any = None  # the reward model's cache of this path (``score_extensions``), if it keeps one
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class BeamResult:
 
 
 def beam_search(env_id: str, task_id: int, policy: Policy, scorer: StepScorer, width: int, expand: int,
-                seed: int, env_kwargs: dict[str, Any] | None = None) -> BeamResult:
+                seed: int, env_kwargs: dict[str, Any] | None = None, cached: bool = True) -> BeamResult:
     if width < 1 or expand < 1:
         raise ValueError(f"beam search needs width >= 1 and expand >= 1, got {width} x {expand}")
     t_start, compute = time.perf_counter(), SearchCompute()
@@ -71,12 +74,21 @@ def beam_search(env_id: str, task_id: int, policy: Policy, scorer: StepScorer, w
                 children.append(_step_copy(node, s))
                 compute.env_steps += 1
                 compute.trajectories += 1
-        scores, tokens = scorer.score_expansions(
-            env_id, [(n.history.observations, n.history.actions) for n in live], candidates)
+        if cached and hasattr(scorer, "score_extensions"):  # each path's cache kept: O(T) tokens per path
+            scores, tokens, states = scorer.score_extensions(
+                env_id, [(n.history.observations, n.history.actions, n.rm_state) for n in live], candidates)
+            for child, state in zip(children, (st for row in states for st in row)):
+                child.rm_state = state
+        else:
+            scores, tokens = scorer.score_expansions(
+                env_id, [(n.history.observations, n.history.actions) for n in live], candidates)
         compute.rm_tokens += tokens
         for child, value in zip(children, (v for row in scores for v in row)):
             child.score = value
         ranked = sorted(children, key=lambda c: -c.score)[:width]  # stable: earlier candidates win ties
+        for c in ranked:
+            if c.done:
+                c.rm_state = None  # a finished path is not extended: free its cache
         finished += [c for c in ranked if c.done]
         live = [c for c in ranked if not c.done]
     compute.wall_time_s = time.perf_counter() - t_start

@@ -119,3 +119,27 @@ def test_expansions_with_a_shared_prefix_equal_scoring_each_full_path(rm, trajec
             full_tokens += n
             assert value == pytest.approx(float(alone[0][-1]), abs=1e-5)
     assert tokens < full_tokens  # the shared prefixes are read once per node
+
+
+def test_score_extensions_carry_each_paths_cache_and_equal_full_scoring(rm, trajectories):
+    """Walk each trajectory step by step, carrying the state: every step's score equals the score of
+    the full path re-encoded (to 1e-5), and only the new tokens are read."""
+    env_id = trajectories[0][0]
+    paths = [(obs, acts) for _, obs, acts in trajectories[:4]]
+    states: list = [None] * len(paths)
+    read = 0
+    for t in range(max(len(a) for _, a in paths)):
+        live = [k for k, (_, acts) in enumerate(paths) if t < len(acts)]
+        nodes = [(paths[k][0][: t + 1], paths[k][1][:t], states[k]) for k in live]
+        cands = [[paths[k][1][t], "inventory"] for k in live]  # the real action and one alternative
+        got, tokens, new_states = rm.score_extensions(env_id, nodes, cands)
+        read += tokens
+        want, _ = rm.score_expansions(env_id, [n[:2] for n in nodes], cands)
+        for row_got, row_want in zip(got, want):
+            np.testing.assert_allclose(row_got, row_want, atol=1e-5)
+        for k, row in zip(live, new_states):
+            states[k] = row[0]  # follow the real action
+    full = sum(len(rm.encode(env_id, obs, acts).ids) for obs, acts in paths)
+    quadratic = sum(len(rm.encode(env_id, obs[: t + 1], acts[: t + 1]).ids) for obs, acts in paths
+                    for t in range(len(acts)))
+    assert read < 2.5 * full < quadratic  # linear in the path length (each candidate reads its own tail)

@@ -69,3 +69,26 @@ def test_the_first_step_expands_n_times_m():
     beam_search(ENV, tid, policy, FunctionScorer(lambda e, o, a: 0.0), width=3, expand=2, seed=0,
                 env_kwargs={"split": "test", "max_turns": 1})
     assert policy.samples == 6
+
+
+@pytest.mark.parametrize("env_id,task", [("agentprm/TextCraft-v1", 0), ("agentprm/BabyAI-v1", 3)])
+def test_cached_beam_search_reads_fewer_tokens_and_selects_the_same(tiny_model_dir, env_id, task):
+    """The reward model's per-path cache (score_extensions) against re-encoding (score_expansions):
+    the same scores, hence the same beam and answer, with fewer reward-model tokens read."""
+    import numpy as np
+    import torch
+
+    from agentprm_bench.agents.base import make_policy
+    from agentprm_bench.prm.model import RewardModel
+
+    torch.manual_seed(0)
+    rm = RewardModel.from_backbone(tiny_model_dir, {"kind": "agentprm", "max_obs_chars": 300, "max_len": 4096},
+                                   device="cpu")
+    torch.nn.init.normal_(rm.model.head.weight, std=0.5)
+    policy = make_policy("noisy-oracle", p=0.5)
+    a = beam_search(env_id, task, policy, rm, 2, 2, seed=0, cached=True)
+    b = beam_search(env_id, task, policy, rm, 2, 2, seed=0, cached=False)
+    assert [s.action for s in a.best.steps] == [s.action for s in b.best.steps]
+    np.testing.assert_allclose([n.score for n in a.finished], [n.score for n in b.finished], atol=1e-5)
+    assert a.compute.rm_tokens < b.compute.rm_tokens
+    assert a.compute.policy_tokens_out == b.compute.policy_tokens_out and a.compute.env_steps == b.compute.env_steps

@@ -1,0 +1,83 @@
+"""Beam search with and without the reward model's per-path KV cache, side by side.
+
+    python benchmarks/search_speed.py [--tasks 10] [--envs textcraft,babyai] [--rm DIR] [--threads 1]
+
+For each env, beam search @4x4 on the first test tasks with the noisy-oracle policy (p 0.5) and
+one reward model: re-encoding every live path at every depth (``score_expansions``, the old way)
+and keeping each path's cache (``score_extensions``), interleaved task by task. Prints reward-model
+tokens read, wall time and whether the two chose the same answers; the LAST line is the
+reward-model token ratio (re-encode / cached) at @4x4 over all envs. Without ``--rm`` the reward
+model is a small Qwen2-style model built from its config with a seeded random head and a 32k
+``max_len`` (token counts do not depend on the weights' quality, only on the paths; a path longer
+than a reward model's ``max_len`` is scored in windows, uncached, either way).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from agentprm_bench.agents.base import make_policy
+from agentprm_bench.envs import resolve_env
+from agentprm_bench.prm.model import RewardModel
+from agentprm_bench.search.beam import beam_search
+
+
+def small_rm(seed: int = 0) -> RewardModel:
+    from agentprm_bench.agents.bc import TrainPolicyConfig, build_model, train_tokenizer
+
+    torch.manual_seed(seed)
+    texts = ["Crafting commands: craft 4 oak planks using 1 oak logs. Goal: craft oak planks.",
+             "Your goal: go to the red ball. Available actions: turn left, move forward, go to red ball 1",
+             "Action: get 1 oak logs", "Instruction: [SEP] find shoes [SEP] Search"] * 30
+    tok = train_tokenizer(texts, vocab_size=400)
+    model = build_model(TrainPolicyConfig(env="textcraft", hidden_size=64, layers=2, heads=2, max_len=32768), tok)
+    path = tempfile.mkdtemp(prefix="agentprm-rm-")
+    model.save_pretrained(path, safe_serialization=True)
+    tok.save_pretrained(path)
+    rm = RewardModel.from_backbone(path, {"kind": "agentprm", "max_obs_chars": 1200, "max_len": 32768}, device="cpu")
+    torch.nn.init.normal_(rm.model.head.weight, std=0.5)
+    return rm
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tasks", type=int, default=10)
+    ap.add_argument("--envs", default="textcraft,babyai")
+    ap.add_argument("--rm", default=None)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    rm = RewardModel.load(args.rm) if args.rm else small_rm()
+    policy = make_policy("noisy-oracle", p=0.5)
+    print("| env | tasks | RM tokens re-encode | RM tokens cached | ratio | wall s re-encode | wall s cached | same answers |")
+    print("|---|---|---|---|---|---|---|---|")
+    total_old = total_new = 0
+    for name in args.envs.split(","):
+        entry = resolve_env(name)
+        tasks = list(entry.load_class().splits()["test"][: args.tasks])
+        old = new = 0
+        t_old = t_new = 0.0
+        same = 0
+        for task in tasks:  # interleaved: each task both ways, back to back
+            t0 = time.perf_counter()
+            a = beam_search(entry.env_id, task, policy, rm, 4, 4, seed=0, cached=False)
+            t1 = time.perf_counter()
+            b = beam_search(entry.env_id, task, policy, rm, 4, 4, seed=0, cached=True)
+            t2 = time.perf_counter()
+            t_old, t_new = t_old + t1 - t0, t_new + t2 - t1
+            old, new = old + a.compute.rm_tokens, new + b.compute.rm_tokens
+            same += [s.action for s in a.best.steps] == [s.action for s in b.best.steps] and bool(
+                np.allclose(a.best.score, b.best.score, atol=1e-5))
+        total_old, total_new = total_old + old, total_new + new
+        print(f"| {entry.env_id} | {len(tasks)} | {old:,} | {new:,} | {old / max(1, new):.2f} | {t_old:.1f} | "
+              f"{t_new:.1f} | {same}/{len(tasks)} |")
+    print(f"beam rm-token ratio (re-encode / cached) at @4x4: {total_old / max(1, total_new):.2f}")
+
+
+if __name__ == "__main__":
+    main()
