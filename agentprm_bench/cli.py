@@ -263,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="oracle vs random-admissible play on a split")
     p.add_argument("--env", action="append", help="environment (repeatable; default: all)")
-    p.add_argument("--split", default="test", choices=["train", "test"])
+    p.add_argument("--split", default="test", help="train, test, or another split the env has (WebShop: eval)")
     p.add_argument("--tasks", type=positive_int, default=200, help="first N tasks of the split")
     p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--no-progress", action="store_true")
@@ -275,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env", required=True)
     p.add_argument("--policy", required=True, help=f"one of: {', '.join(POLICIES.names())}")
     p.add_argument("--out", required=True, help="output directory (resumes if it holds the same collection)")
-    p.add_argument("--split", default="train", choices=["train", "test"])
+    p.add_argument("--split", default="train", help="train, test, or another split the env has (WebShop: eval)")
     p.add_argument("--samples", type=positive_int, default=16, help="trajectories per task")
     p.add_argument("--yes", action="store_true", help="do not ask before a large collection")
     p.add_argument("--tasks", type=positive_int, default=None, help="first N tasks of the split (default: all)")

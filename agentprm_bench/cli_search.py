@@ -193,7 +193,7 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reward-model", default=None, help="checkpoint dir (default: the embedded one for --method)")
     _backend_args(p)
     p.add_argument("--tasks", type=positive_int, default=None, help="first N tasks of the split (default 10)")
-    p.add_argument("--split", default=None, choices=["train", "test"])
+    p.add_argument("--split", default=None, help="test (default), train, or another split the env has (WebShop: eval)")
     p.add_argument("--seed", type=nonneg_int, default=None)
     p.add_argument("--temperature", type=nonneg_float, default=None, help="sampling temperature (default 0.7)")
     p.add_argument("--aggregate", default=None, choices=["last", "min", "mean"], help="BoN path score (default last)")
