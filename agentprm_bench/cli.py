@@ -217,6 +217,14 @@ def cmd_train(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _add_length_options(p: argparse.ArgumentParser) -> None:
+    """How much of a trajectory a trained model reads (train-policy and train)."""
+    p.add_argument("--max-len", type=positive_int, default=None,
+                   help="longest sequence in tokens (longer ones are cut or left out, with a warning)")
+    p.add_argument("--max-obs-chars", type=positive_int, default=None,
+                   help="each observation clipped in the middle to this many characters")
+
+
 def _add_policy_options(p: argparse.ArgumentParser) -> None:
     """The options a policy may take (each passed only to policies that accept it)."""
     p.add_argument("--model", default=None, help="local model dir for hf/vllm (default: the trained default)")
@@ -308,10 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", type=positive_int, default=None)
     p.add_argument("--hidden-size", type=positive_int, default=None)
     p.add_argument("--max-minutes", type=positive_float, default=None)
-    p.add_argument("--max-len", type=positive_int, default=None,
-                   help="longest sequence in tokens (longer ones are cut or left out, with a warning)")
-    p.add_argument("--max-obs-chars", type=positive_int, default=None,
-                   help="each observation clipped in the middle to this many characters")
+    _add_length_options(p)
     p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train_policy)
@@ -350,10 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grad-accum", type=positive_int, default=None)
     p.add_argument("--lr", type=positive_float, default=None)
     p.add_argument("--max-minutes", type=positive_float, default=None)
-    p.add_argument("--max-len", type=positive_int, default=None,
-                   help="longest sequence in tokens (longer ones are cut or left out, with a warning)")
-    p.add_argument("--max-obs-chars", type=positive_int, default=None,
-                   help="each observation clipped in the middle to this many characters")
+    _add_length_options(p)
     p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)
@@ -388,10 +390,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     from agentprm_bench.progress import TqdmLogHandler
 
     args = build_parser().parse_args(argv)
-    if getattr(args, "threads", None) is not None or "OMP_NUM_THREADS" in os.environ:
-        import torch
+    if hasattr(args, "threads") and (args.threads is not None or "OMP_NUM_THREADS" in os.environ):
+        import torch  # only for commands that run torch
 
-        torch.set_num_threads(args.threads if getattr(args, "threads", None) else default_threads())
+        torch.set_num_threads(args.threads or default_threads())
     handler = TqdmLogHandler(sys.stderr)  # log lines never share a progress bar's line
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])

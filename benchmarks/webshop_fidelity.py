@@ -47,7 +47,7 @@ class PlainBM25:
 
     def __init__(self, snowball: bool = False):
         stem = Stemmer.Stemmer("porter") if snowball else None
-        self.analyze = (lambda t: stem.stemWords([w for w in _unstemmed(t)])) if stem else S.analyze
+        self.analyze = (lambda t: stem.stemWords(S.words(t))) if stem else S.analyze
         cat = load_catalog()
         self.ids = list(cat.products)
         self.bm25 = bm25s.BM25(method="lucene", k1=S.K1, b=S.B)
@@ -61,17 +61,6 @@ class PlainBM25:
         scores = np.asarray(self.bm25.get_scores_from_ids(tokens), dtype=np.float32)
         hits = np.flatnonzero(scores > 0).tolist()
         return [self.ids[i] for i in sorted(hits, key=lambda i: (-float(scores[i]), self.ids[i]))[:k]]
-
-
-def _unstemmed(text: str) -> list[str]:
-    out = []
-    for token in S._TOKEN.findall(text):
-        if S._HAS_CORE.search(token):
-            token = token.lower()
-            token = token[:-2] if token.endswith(("'s", "\u2019s", "\uff07s")) else token
-            if token not in S.STOP_WORDS:
-                out.append(token)
-    return out
 
 
 def search_rows() -> list[tuple]:

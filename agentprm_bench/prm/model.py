@@ -330,16 +330,14 @@ class RewardModel:
             read[r], start[r] = e - 1 - p, p
         cache = None
         if width:
-            layers = len(next(st[1] for _, _, _, st in rows if st[1]))
+            reference = next(st[1] for _, _, _, st in rows if st[1])  # a non-empty prefix: the KV shapes
             cache = DynamicCache()
-            for layer in range(layers):
+            for layer, (ref_k, ref_v) in enumerate(reference):
                 ks, vs = [], []
-                for _, _, _, (ids, kv) in rows:
-                    k, v = kv[layer] if kv else (None, None)
-                    ref_k, ref_v = next(st[1][layer] for _, _, _, st in rows if st[1])
+                for _, _, _, (ids, kv) in rows:  # left-pad each prefix's KV with zeros (masked out)
                     shape = (1, ref_k.shape[1], width - len(ids), ref_k.shape[3])
-                    ks.append(torch.cat([ref_k.new_zeros(shape)] + ([k] if k is not None else []), dim=2))
-                    vs.append(torch.cat([ref_v.new_zeros(shape)] + ([v] if v is not None else []), dim=2))
+                    ks.append(torch.cat([ref_k.new_zeros(shape)] + ([kv[layer][0]] if kv else []), dim=2))
+                    vs.append(torch.cat([ref_v.new_zeros(shape)] + ([kv[layer][1]] if kv else []), dim=2))
                 cache.update(torch.cat(ks), torch.cat(vs), layer)
         pos = start[:, None] + torch.arange(suffix)[None, :]
         out, cache = self.model.forward_cached(s_ids.to(self.device), attn.to(self.device), pos.to(self.device),

@@ -71,8 +71,8 @@ def _stem(word: str) -> str:
     return _STEMMER.stem(word, to_lowercase=False)
 
 
-def analyze(text: str) -> list[str]:
-    """Anserini's default English analysis of ``text`` (see the module docstring)."""
+def words(text: str) -> list[str]:
+    """The analysis before stemming: tokens, possessives dropped, lower-cased, stop words out."""
     out = []
     for token in _TOKEN.findall(text):
         if not _HAS_CORE.search(token):
@@ -81,8 +81,13 @@ def analyze(text: str) -> list[str]:
         if token.endswith(("'s", "\u2019s", "\uff07s")):
             token = token[:-2]
         if token not in STOP_WORDS:
-            out.append(_stem(token))
+            out.append(token)
     return out
+
+
+def analyze(text: str) -> list[str]:
+    """Anserini's default English analysis of ``text`` (see the module docstring)."""
+    return [_stem(w) for w in words(text)]
 
 
 def document_text(p) -> str:
