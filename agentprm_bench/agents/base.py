@@ -37,7 +37,7 @@ class ActionSample:
     action: str  # what is sent to the env
     raw: str  # the generated text (the action itself for scripted policies)
     parsed: bool  # False when the reply held no action: it is sent as is, an invalid step
-    tokens_in: int = 0  # prompt tokens read for this sample (shared prompts count once per sample)
+    tokens_in: int = 0  # prompt tokens computed for this sample (a prefill shared by k samples counts on the first)
     tokens_out: int = 0  # tokens generated
 
 

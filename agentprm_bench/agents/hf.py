@@ -7,7 +7,13 @@ tokenizations), so the model's preferences choose among valid actions; ``"free"`
 unconstrained text. A model trained by ``train-policy`` stores its decoding and prompt budget. Generation is a batched loop with a
 KV cache over left-padded prompts; each row samples with its own ``torch.Generator``
 seeded from the caller's per-history seed, so samples do not depend on batch composition.
-CUDA and bf16 are used when available.
+With ``prompt_cache`` (default), a history that was in the previous ``act`` call (a rollout's
+next turn) keeps the KV cache of its last prompt and reply: only the tokens after the longest
+shared prefix are read (the new observation, or more where the prompt's window moved), and
+``tokens_in`` counts exactly the prompt tokens computed. With ``fast_forward`` (default), the
+tokens an admissible reply is forced to (one continuation in the trie) are appended without a
+decoding step and read in one pass with the next ones; a row draws one uniform number per real
+choice either way, so both settings sample the same replies. CUDA and bf16 are used when available.
 """
 
 from __future__ import annotations
@@ -20,10 +26,12 @@ import torch
 from agentprm_bench.agents.base import ActionSample, History, Policy
 from agentprm_bench.agents.prompt import ACTION_PREFIX, build_messages, parse_action, render_prompt
 from agentprm_bench.errors import UserError
+from agentprm_bench.kvcache import RowKV, common_prefix, crop, left_padded, row_positions
 from agentprm_bench.schema import check_digest, fits, read_json
 
 
 GENERIC_TOKENIZERS = ("TokenizersBackend", "PreTrainedTokenizerFast")
+PromptState = tuple[list[int], RowKV]  # a sequence's token ids and their KV cache
 
 
 def load_tokenizer(path: str | Path) -> Any:
@@ -88,33 +96,42 @@ def trained_settings(model_dir: str | Path) -> dict[str, Any]:
     return dict(prompt)
 
 
-def constrain(logits: torch.Tensor, allowed: Sequence[set[int]]) -> torch.Tensor:
-    """Keep only each row's allowed tokens. logits: (B, V) -> (B, V) with -inf elsewhere."""
-    mask = torch.full_like(logits, float("-inf"))
+def choose(logits: torch.Tensor, allowed: Sequence[set[int] | None], temperature: float, top_p: float,
+           generators: Sequence[torch.Generator]) -> list[int]:
+    """One token per row at a choice point. logits: (B, V); ``allowed[b]`` restricts row b (None:
+    any token). Greedy when temperature is 0; otherwise one uniform draw per row from its own
+    generator (inverse CDF), so a row's samples depend only on its seed and its own choices."""
+    logits = logits.float()
+    mask = torch.zeros_like(logits)
     for b, ids in enumerate(allowed):
-        mask[b, list(ids)] = 0.0
-    return logits + mask
-
-
-def sample_next(logits: torch.Tensor, temperature: float, top_p: float,
-                generators: Sequence[torch.Generator]) -> torch.Tensor:
-    """One token per row. logits: (B, V) -> (B,); greedy when temperature is 0."""
+        if ids is not None:
+            mask[b] = float("-inf")
+            mask[b, list(ids)] = 0.0
+    logits = logits + mask
     if temperature <= 0:
-        return logits.argmax(-1)
-    probs = torch.softmax(logits.float() / temperature, dim=-1)
+        return logits.argmax(-1).tolist()
+    probs = torch.softmax(logits / temperature, dim=-1).cpu().double()
     if top_p < 1.0:
         sorted_p, idx = probs.sort(dim=-1, descending=True)
         keep = sorted_p.cumsum(-1) - sorted_p < top_p
         probs = torch.zeros_like(probs).scatter(-1, idx, sorted_p * keep)
-    probs = probs.cpu()
-    return torch.stack([torch.multinomial(probs[i], 1, generator=g)[0] for i, g in enumerate(generators)]).to(logits.device)
+    cdf = probs.cumsum(-1)
+    u = torch.stack([torch.rand((), generator=g, dtype=torch.float64) for g in generators]) * cdf[:, -1]
+    picked = torch.searchsorted(cdf, u[:, None], right=True)[:, 0].clamp(max=probs.shape[1] - 1)
+    return [int(t) if probs[b, t] > 0 else int(probs[b].argmax()) for b, t in enumerate(picked.tolist())]
 
 
-def action_trie(tokenizer: Any, actions: Sequence[str]) -> dict[tuple[int, ...], set[int]]:
-    """Token prefix -> allowed next tokens, over the replies "Action: <a><eos>" for each action."""
+def action_trie(tokenizer: Any, actions: Sequence[str], memo: dict[str, list[int]] | None = None
+                ) -> dict[tuple[int, ...], set[int]]:
+    """Token prefix -> allowed next tokens, over the replies "Action: <a><eos>" for each action.
+    ``memo`` (action -> its reply's ids) saves re-tokenizing actions seen before."""
     trie: dict[tuple[int, ...], set[int]] = {}
     for action in actions:
-        ids = tokenizer(ACTION_PREFIX + action, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        ids = memo.get(action) if memo is not None else None
+        if ids is None:
+            ids = tokenizer(ACTION_PREFIX + action, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+            if memo is not None:
+                memo[action] = ids
         for k in range(len(ids)):
             trie.setdefault(tuple(ids[:k]), set()).add(ids[k])
     return trie
@@ -125,7 +142,8 @@ class HFPolicy(Policy):
 
     def __init__(self, model: str, temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 64,
                  max_prompt_chars: int | None = None, max_obs_chars: int | None = None, batch_size: int = 64,
-                 device: str | None = None, dtype: str | None = None, decoding: str | None = None):
+                 device: str | None = None, dtype: str | None = None, decoding: str | None = None,
+                 prompt_cache: bool = True, fast_forward: bool = True):
         self.model_dir = str(model)
         self.model, self.tokenizer, self.device = load_local_model(model, device, dtype)
         trained = trained_settings(model)  # a model trained here keeps the prompt budget it learned with
@@ -137,8 +155,11 @@ class HFPolicy(Policy):
         self.temperature, self.top_p, self.max_new_tokens = float(temperature), float(top_p), int(max_new_tokens)
         self.max_prompt_chars, self.max_obs_chars, self.batch_size = max_prompt_chars, max_obs_chars, batch_size
         self.omitted_actions = int(trained.get("omitted_actions", 0))
+        self._action_ids: dict[str, list[int]] = {}  # action -> the token ids of its reply (admissible tries)
         limit = getattr(self.model.config, "max_position_embeddings", None) or 32_768
         self.max_prompt_tokens = max(16, limit - self.max_new_tokens)
+        self.prompt_cache, self.fast_forward = bool(prompt_cache), bool(fast_forward)
+        self._states: dict[int, PromptState] = {}  # id(history) -> its last prompt + reply and their KV
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "model": self.model_dir, "temperature": self.temperature, "top_p": self.top_p,
@@ -152,7 +173,11 @@ class HFPolicy(Policy):
         prompts = self.prompts(histories)
         rows = [(i, j) for i in range(len(histories)) for j in range(k)]
         replies: dict[tuple[int, int], tuple[str, int, int]] = {}
-        tries = [action_trie(self.tokenizer, h.admissible_actions) for h in histories] if self.decoding == "admissible" else None
+        if len(self._action_ids) > 100_000:
+            self._action_ids.clear()
+        tries = [action_trie(self.tokenizer, h.admissible_actions, self._action_ids) for h in histories] \
+            if self.decoding == "admissible" else None
+        kept: dict[int, PromptState] = {}
         for start in range(0, len(rows), self.batch_size):
             chunk = rows[start:start + self.batch_size]
             texts = [prompts[i] for i, _ in chunk]
@@ -160,8 +185,14 @@ class HFPolicy(Policy):
             allowed = [tries[i] for i, _ in chunk] if tries is not None else None
             # an admissible action is never cut short: the limit stretches to the longest one
             limit = max([self.max_new_tokens] + [max(map(len, t), default=0) + 1 for t in allowed or []])
-            for key, reply in zip(chunk, self.generate(texts, gens, allowed, limit)):
+            # a history seen in the previous call extends its cached prompt (rollouts: the chat only grows)
+            states = [self._states.get(id(histories[i])) for i, _ in chunk] if self.prompt_cache else None
+            results, new_states = self.generate(texts, gens, allowed, limit, states, keep=self.prompt_cache and k == 1)
+            for n, (key, reply) in enumerate(zip(chunk, results)):
                 replies[key] = reply
+                if new_states is not None:
+                    kept[id(histories[key[0]])] = new_states[n]
+        self._states = kept  # only the histories of this call: finished episodes release their KV
         out = []
         for i in range(len(histories)):
             row = []
@@ -175,39 +206,100 @@ class HFPolicy(Policy):
     @torch.no_grad()
     def generate(self, texts: list[str], generators: Sequence[torch.Generator],
                  allowed: Sequence[dict[tuple[int, ...], set[int]]] | None = None,
-                 max_new_tokens: int | None = None) -> list[tuple[str, int, int]]:
-        """Sample a reply per prompt: (text, prompt tokens, generated tokens). With ``allowed``
-        (one trie per prompt), each reply is restricted to the trie's token sequences."""
-        tok = self.tokenizer
-        unique = list(dict.fromkeys(texts))  # k samples of one history share one prefill
-        enc = tok(unique, return_tensors="pt", padding=True, add_special_tokens=False)
-        ids, attn = enc["input_ids"][:, -self.max_prompt_tokens:], enc["attention_mask"][:, -self.max_prompt_tokens:]
+                 max_new_tokens: int | None = None, states: Sequence[PromptState | None] | None = None,
+                 keep: bool = False) -> tuple[list[tuple[str, int, int]], list[PromptState] | None]:
+        """Sample a reply per prompt -> ([(text, prompt tokens computed, generated tokens)], states).
+
+        With ``allowed`` (one trie per prompt), each reply is restricted to the trie's token
+        sequences. ``states[b]`` (or None) is a cached (ids, KV) of an earlier sequence: the longest
+        prefix it shares with prompt b's ids is not read again. Prompts repeated in ``texts`` (k
+        samples of one history) share one prefill, counted on their first row. With ``keep``, the
+        second value holds each row's state after its reply, for the next turn's prompt."""
+        tok, pad = self.tokenizer, self.tokenizer.pad_token_id
+        unique = list(dict.fromkeys(texts))
+        first = {t: texts.index(t) for t in unique}
+        prompt_ids = [ids[-self.max_prompt_tokens:] for ids in tok(unique, add_special_tokens=False)["input_ids"]]
+        reuse: list[RowKV] = []
+        for u, text in enumerate(unique):  # reuse a cached prefix; >= 1 token is read to get the logits
+            state = states[first[text]] if states is not None else None
+            n = min(common_prefix(state[0], prompt_ids[u]), len(prompt_ids[u]) - 1) if state else 0
+            reuse.append(crop(state[1], n) if n else [])
+        cached = [r[0][0].shape[2] if r else 0 for r in reuse]
+        width, suffix = max(cached), max(len(ids) - c for ids, c in zip(prompt_ids, cached))
+        ids = torch.full((len(unique), suffix), pad, dtype=torch.long)
+        attn = torch.zeros((len(unique), width + suffix), dtype=torch.long)
+        for u, (p_ids, c) in enumerate(zip(prompt_ids, cached)):  # [pad | cached prefix | pad | new prompt tokens]
+            ids[u, suffix - (len(p_ids) - c):] = torch.tensor(p_ids[c:])
+            attn[u, width - c: width] = 1
+            attn[u, width + suffix - (len(p_ids) - c):] = 1
         ids, attn = ids.to(self.device), attn.to(self.device)
         pos = (attn.cumsum(-1) - 1).clamp(min=0)
-        out = self.model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True)
+        out = self.model(input_ids=ids, attention_mask=attn, position_ids=pos[:, width:],
+                         past_key_values=left_padded(reuse, width), use_cache=True)
         past, logits = out.past_key_values, out.logits[:, -1]
+        rows = torch.tensor([unique.index(t) for t in texts], device=self.device)
         if len(unique) < len(texts):
-            where = {t: i for i, t in enumerate(unique)}
-            rows = torch.tensor([where[t] for t in texts], device=self.device)
             past.batch_select_indices(rows)
             logits, attn, pos = logits[rows], attn[rows], pos[rows]
-        n_in = attn.sum(-1).tolist()
-        eos = tok.eos_token_id
-        done = torch.zeros(len(texts), dtype=torch.bool, device=self.device)
+        n_in = [len(prompt_ids[u]) - cached[u] if first[texts[b]] == b else 0 for b, u in enumerate(rows.tolist())]
+        eos, limit, n = tok.eos_token_id, max_new_tokens or self.max_new_tokens, len(texts)
         generated: list[list[int]] = [[] for _ in texts]
-        for _ in range(max_new_tokens or self.max_new_tokens):
-            if allowed is not None:
-                logits = constrain(logits, [allowed[b].get(tuple(generated[b]), {eos}) for b in range(len(texts))])
-            nxt = sample_next(logits, self.temperature, self.top_p, generators)
-            for b in range(len(texts)):
-                if not done[b]:
-                    generated[b].append(int(nxt[b]))
-            done |= nxt == eos
-            if bool(done.all()):
+        fed: list[list[int]] = [[] for _ in texts]  # generated tokens whose KV is in ``past``
+        done = [False] * n
+        while True:
+            # Each live row extends its reply up to its next choice point: the trie's forced tokens
+            # (a single continuation) need no forward pass; a choice samples from the current logits.
+            chains: list[list[int]] = [[] for _ in texts]
+            pending = list(range(n))
+            while pending:
+                choosers, still = [], []
+                for b in pending:
+                    if done[b] or len(generated[b]) >= limit:
+                        done[b] = True
+                        continue
+                    options = allowed[b].get(tuple(generated[b]), {eos}) if allowed is not None else None
+                    if options is not None and len(options) == 1 and (self.fast_forward or not chains[b]):
+                        token = next(iter(options))
+                        generated[b].append(token)
+                        chains[b].append(token)
+                        done[b] = token == eos
+                        still.append(b)
+                    elif not chains[b]:  # the logits are up to date for this row: choose now
+                        choosers.append((b, options))
+                if choosers:
+                    picks = choose(logits[[b for b, _ in choosers]], [o for _, o in choosers], self.temperature,
+                                   self.top_p, [generators[b] for b, _ in choosers])
+                    for (b, _), token in zip(choosers, picks):
+                        generated[b].append(token)
+                        chains[b].append(token)
+                        done[b] = token == eos
+                        still.append(b)
+                pending = still
+            if all(done):
                 break
-            attn = torch.cat([attn, torch.ones_like(attn[:, :1])], dim=-1)
-            pos = pos[:, -1:] + 1
-            out = self.model(input_ids=nxt[:, None], attention_mask=attn, position_ids=pos,
+            feed = [[t for t in chain if t != eos] if not done[b] else [] for b, chain in enumerate(chains)]
+            width = max(map(len, feed))
+            step_ids = torch.full((n, width), pad, dtype=torch.long)
+            step_attn = torch.zeros((n, width), dtype=torch.long)
+            for b, chain in enumerate(feed):  # right-aligned, so every live row's last token is in the last column
+                if chain:
+                    step_ids[b, width - len(chain):] = torch.tensor(chain)
+                    step_attn[b, width - len(chain):] = 1
+            step_ids, step_attn = step_ids.to(self.device), step_attn.to(self.device)
+            step_pos = pos[:, -1:] + step_attn.cumsum(-1)
+            attn = torch.cat([attn, step_attn], dim=-1)
+            pos = torch.cat([pos, step_pos], dim=-1)
+            out = self.model(input_ids=step_ids, attention_mask=attn, position_ids=step_pos,
                              past_key_values=past, use_cache=True)
             past, logits = out.past_key_values, out.logits[:, -1]
-        return [(tok.decode(g, skip_special_tokens=True), int(n), len(g)) for g, n in zip(generated, n_in)]
+            for b, chain in enumerate(feed):
+                fed[b] += chain
+        replies = [(tok.decode(g, skip_special_tokens=True), int(k), len(g)) for g, k in zip(generated, n_in)]
+        if not keep:
+            return replies, None
+        kept = []
+        for b, u in enumerate(rows.tolist()):  # the row's real positions: its prompt, then its fed reply tokens
+            seq = prompt_ids[u] + fed[b]
+            where = attn[b].nonzero()[:, 0]
+            kept.append((seq, row_positions(past, b, where[: len(seq)])))
+        return replies, kept

@@ -31,6 +31,7 @@ from agentprm_bench.agents.base import History
 from agentprm_bench.agents.prompt import ACTION_PREFIX, build_messages, render_prompt
 from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import write_text_atomic
+from agentprm_bench.kvcache import left_padded, row_slice
 from agentprm_bench.schema import check_digest, file_digest, fits, read_json
 
 RM_META = "reward_model.json"
@@ -312,8 +313,6 @@ class RewardModel:
     def _extend(self, rows: list[tuple[int, int, Serialized, Any]], scores: list[list[float]],
                 states: list[list[Any]]) -> int:
         """Score every row's suffix on top of its prefix state, batched; record each row's new state."""
-        from transformers import DynamicCache
-
         pad = self.tokenizer.pad_token_id or 0
         width = max(len(st[0]) for _, _, _, st in rows)
         suffix = max(s.ends[-1] + 1 - len(st[0]) for _, _, s, st in rows)
@@ -328,17 +327,7 @@ class RewardModel:
             attn[r, width - p: width] = 1
             attn[r, width: width + e - p] = 1
             read[r], start[r] = e - 1 - p, p
-        cache = None
-        if width:
-            reference = next(st[1] for _, _, _, st in rows if st[1])  # a non-empty prefix: the KV shapes
-            cache = DynamicCache()
-            for layer, (ref_k, ref_v) in enumerate(reference):
-                ks, vs = [], []
-                for _, _, _, (ids, kv) in rows:  # left-pad each prefix's KV with zeros (masked out)
-                    shape = (1, ref_k.shape[1], width - len(ids), ref_k.shape[3])
-                    ks.append(torch.cat([ref_k.new_zeros(shape)] + ([kv[layer][0]] if kv else []), dim=2))
-                    vs.append(torch.cat([ref_v.new_zeros(shape)] + ([kv[layer][1]] if kv else []), dim=2))
-                cache.update(torch.cat(ks), torch.cat(vs), layer)
+        cache = left_padded([kv for _, _, _, (_, kv) in rows], width)
         pos = start[:, None] + torch.arange(suffix)[None, :]
         out, cache = self.model.forward_cached(s_ids.to(self.device), attn.to(self.device), pos.to(self.device),
                                                past_key_values=cache)
@@ -346,10 +335,7 @@ class RewardModel:
         for r, ((i, j, s, (ids, _)), v) in enumerate(zip(rows, values)):
             scores[i][j] = v
             p, e = len(ids), s.ends[-1] + 1
-            kv = [(layer.keys[r: r + 1, :, width - p: width + e - p].clone(),
-                   layer.values[r: r + 1, :, width - p: width + e - p].clone())
-                  for layer in cache.layers]
-            states[i][j] = (list(s.ids[:e]), kv)
+            states[i][j] = (list(s.ids[:e]), row_slice(cache, r, width - p, width + e - p))
         return int(sum(s.ends[-1] + 1 - len(st[0]) for _, _, s, st in rows))
 
     def _score_groups(self, groups: list[tuple[int, list[Serialized], int]], scores: list[list[float]]) -> int:

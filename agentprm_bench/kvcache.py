@@ -1,0 +1,61 @@
+"""Per-row KV caches of a decoder-only transformer: kept compact, batched with left padding.
+
+A row's cache is a list over layers of (keys, values), each (1, H, P, D) for its P tokens, with no
+padding. Rows of different lengths share a batch by left-padding with zero keys and values that
+the attention mask hides; positions come from the mask, so a row's own tokens keep positions
+0..P-1 and the reused KV is the KV its prefix would get when encoded alone. The policy
+(``agents.hf``) and the reward model (``prm.model``) extend such caches instead of re-reading
+the tokens they already encoded.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+RowKV = list[tuple[torch.Tensor, torch.Tensor]]  # per layer (keys, values), each (1, H, P, D)
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading token ids two sequences share."""
+    n = min(len(a), len(b))
+    return next((k for k in range(n) if a[k] != b[k]), n)
+
+
+def crop(row: RowKV, length: int) -> RowKV:
+    """The KV of a row's first ``length`` tokens."""
+    return [(k[:, :, :length], v[:, :, :length]) for k, v in row]
+
+
+def left_padded(rows: Sequence[RowKV], width: int) -> Any:
+    """One ``DynamicCache`` of ``width`` positions holding each row's KV right-aligned (zeros to its
+    left); None when ``width`` is 0. Rows may be empty lists (nothing cached) where others are not.
+    The caller's attention mask must be 0 over each row's padding."""
+    from transformers import DynamicCache
+
+    if not width:
+        return None
+    reference = next(r for r in rows if r)  # a non-empty row gives the per-layer shapes
+    cache = DynamicCache()
+    for layer, (ref_k, ref_v) in enumerate(reference):
+        ks, vs = [], []
+        for row in rows:
+            p = row[0][0].shape[2] if row else 0
+            shape = (1, ref_k.shape[1], width - p, ref_k.shape[3])
+            ks.append(torch.cat([ref_k.new_zeros(shape)] + ([row[layer][0]] if row else []), dim=2))
+            vs.append(torch.cat([ref_v.new_zeros(shape)] + ([row[layer][1]] if row else []), dim=2))
+        cache.update(torch.cat(ks), torch.cat(vs), layer)
+    return cache
+
+
+def row_slice(cache: Any, row: int, start: int, stop: int) -> RowKV:
+    """Row ``row``'s KV at cache positions [start, stop), copied out of the batch."""
+    return [(layer.keys[row: row + 1, :, start:stop].clone(), layer.values[row: row + 1, :, start:stop].clone())
+            for layer in cache.layers]
+
+
+def row_positions(cache: Any, row: int, where: torch.Tensor) -> RowKV:
+    """Row ``row``'s KV at the cache positions ``where`` (1-D index tensor), copied out of the batch."""
+    return [(layer.keys[row: row + 1, :, where].clone(), layer.values[row: row + 1, :, where].clone())
+            for layer in cache.layers]
