@@ -62,12 +62,45 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
                                             "base_url")
              if getattr(args, k) is not None}
     cfg = RunConfig(**given)
-    confirm_large(len(first_tasks(resolve_env(cfg.env), cfg.split, cfg.tasks)) * cfg.budget, "this run", args)
+    samples = len(first_tasks(resolve_env(cfg.env), cfg.split, cfg.tasks)) * cfg.budget
+    confirm_large(samples, "this run", args)
+    _first_run_estimate(cfg, samples, out)
     record = run(cfg, progress=not args.no_progress)
     _summary([record], out)
     _ranking_note(record, out)
+    _phase_times(out)
     out.write(f"\nappended to {Path(record.config['out']) / RESULTS}\n")
     return 0
+
+
+def _first_run_estimate(cfg, samples: int, out: TextIO) -> None:
+    """Before building defaults: the phases to come and their estimated minutes on this machine."""
+    import torch
+
+    from agentprm_bench.defaults import PHASE_TIMES, first_run_plan, minutes
+    from agentprm_bench.search.methods import METHODS
+
+    PHASE_TIMES.clear()  # what this run builds is timed from here
+    if cfg.policy is not None or cfg.base_url:
+        return
+    method = METHODS.get(cfg.method) if cfg.reward_model is None else None
+    plan = first_run_plan(cfg.env, method, samples, torch.get_num_threads())
+    if plan:
+        steps = ", ".join(f"{name} (~{minutes(sec)})" for name, sec in plan)
+        out.write(f"first run: builds the embedded default, then searches: {steps}; about "
+                  f"{minutes(sum(sec for _, sec in plan))} in all with {torch.get_num_threads()} torch threads "
+                  f"(estimated from an idle 2-core machine; a busy one takes longer)\n")
+        out.flush()
+
+
+def _phase_times(out: TextIO) -> None:
+    """After a run that built defaults: how long each phase took."""
+    from agentprm_bench.defaults import PHASE_TIMES, minutes
+
+    built = [(name, sec) for name, sec in PHASE_TIMES if sec >= 0.5]
+    if built:
+        out.write("\nphase times: " + ", ".join(f"{name} {minutes(sec)}" for name, sec in built)
+                  + f"; {minutes(sum(sec for _, sec in built))} in all\n")
 
 
 def _csv(text: str | None, cast: type = str) -> tuple | None:

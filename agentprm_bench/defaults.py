@@ -18,8 +18,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Iterator
 
 from agentprm_bench.envs import resolve_env
 from agentprm_bench.jsonl import write_text_atomic
@@ -51,6 +53,60 @@ def sizes_for(env: str) -> DefaultSizes:
     return replace(SIZES, **ENV_SIZES.get(resolve_env(env).env_id, {}))
 
 
+# Seconds per phase of a first build on a 2-core machine with 2 torch threads: the policy's training
+# (demonstrations included), one train rollout (8 x 64 of them; WebShop 8 x 256), a reward model's
+# training, one Monte-Carlo labelling rollout (mc-prm), one test sample. TextCraft: measured on the
+# default first run on an idle machine (2026-11-23: 6.9 + 1.9 + 1.4 + 1.2 min; README, "First run");
+# BabyAI and WebShop: from their policies' training logs
+# (BabyAI-v1: 1,200 demonstrations at ~2.7/s, 776 steps at ~2 s) and from rollout rates, not from
+# a whole first run. ``first_run_plan`` scales them by 2 / threads; they estimate, they decide nothing.
+PHASE_SECONDS: dict[str, dict[str, float]] = {
+    "agentprm/TextCraft-v1": {"policy": 415.0, "rollout": 0.22, "rm": 84.0, "mc": 0.2, "sample": 0.23},
+    "agentprm/BabyAI-v1": {"policy": 2000.0, "rollout": 0.4, "rm": 120.0, "mc": 0.2, "sample": 0.5},
+    "agentprm/WebShop-v1": {"policy": 1500.0, "rollout": 0.1, "rm": 150.0, "mc": 0.05, "sample": 0.1},
+}
+PHASE_TIMES: list[tuple[str, float]] = []  # (phase, seconds) of what this process built, in order
+
+
+@contextmanager
+def timed(phase: str) -> Iterator[None]:
+    """Record how long a build phase took in ``PHASE_TIMES``."""
+    start = time.perf_counter()
+    yield
+    PHASE_TIMES.append((phase, time.perf_counter() - start))
+
+
+def first_run_plan(env: str, method: Method | None, test_samples: int, threads: int) -> list[tuple[str, float]]:
+    """The phases a run would build or sample that are not cached yet, each with its estimated
+    seconds on this machine; empty when the defaults are all there."""
+    from agentprm_bench.agents.bc import POLICY_META
+    from agentprm_bench.prm.model import RM_META
+
+    entry = resolve_env(env)
+    rates, sizes = PHASE_SECONDS.get(entry.env_id, PHASE_SECONDS["agentprm/BabyAI-v1"]), sizes_for(entry.env_id)
+    scale = 2.0 / max(1, min(threads, 16))
+    plan: list[tuple[str, float]] = []
+    new_policy = not (default_policy_dir(entry.short_name) / POLICY_META).is_file()
+    if new_policy:
+        plan.append((f"train the default {entry.short_name} policy", rates["policy"]))
+    base = home() / "defaults" / entry.short_name
+    if method is not None and method.rm is not None and (new_policy or not _finished(base / f"rm-{method.name}" / RM_META)):
+        n = sizes.rollout_samples * sizes.rollout_tasks
+        if new_policy or not (base / "rollouts-train").is_dir():
+            plan.append((f"{n} train rollouts", n * rates["rollout"]))
+        if method.labels == "mc" and (new_policy or not (base / "labels-mc").is_dir()):
+            m = sizes.mc_tasks * sizes.n_mc * 10  # ~10 steps per seed trajectory, N_mc rollouts from each
+            plan.append((f"~{m} Monte-Carlo rollouts", m * rates["mc"]))
+        plan.append((f"train the {method.name} reward model", rates["rm"]))
+    if plan:
+        plan.append((f"{test_samples} test samples", test_samples * rates["sample"]))
+    return [(name, seconds * scale) for name, seconds in plan]
+
+
+def minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
 def ensure_default_policy(env: str, progress: bool = True) -> Path:
     """The env's default policy directory, trained now if it is not there yet."""
     from agentprm_bench.agents.bc import POLICY_META, TrainPolicyConfig, current_fields, default_config, train_policy
@@ -67,8 +123,9 @@ def ensure_default_policy(env: str, progress: bool = True) -> Path:
         old = _set_aside(path)
         log.warning("the cached default %s policy was trained with another config (an older agentprm-bench); "
                     "rebuilding it, the old one is kept in %s", entry.env_id, old)
-    log.info("building the default %s policy in %s (behaviour cloning, ~10 min on 2 CPU cores)", entry.env_id, path)
-    train_policy(cfg, path, progress=progress)
+    log.info("building the default %s policy in %s (behaviour cloning)", entry.env_id, path)
+    with timed(f"train the default {entry.short_name} policy"):
+        train_policy(cfg, path, progress=progress)
     return path
 
 
@@ -93,20 +150,23 @@ def ensure_default_reward_model(env: str, method: Method, progress: bool = True,
         return out
     sampling = {"model": str(policy_dir), "temperature": sizes.rollout_temperature}
     log.info("building the default %s reward model for %s in %s", method.name, entry.env_id, out)
-    rollouts = collect(CollectConfig(entry.env_id, "hf", "train", sizes.rollout_samples, sizes.rollout_tasks,
-                                     policy_options=sampling), base / "rollouts-train", progress=progress)
+    with timed(f"{sizes.rollout_samples * sizes.rollout_tasks} train rollouts"):
+        rollouts = collect(CollectConfig(entry.env_id, "hf", "train", sizes.rollout_samples, sizes.rollout_tasks,
+                                         policy_options=sampling), base / "rollouts-train", progress=progress)
     labels_dir = base / f"labels-{method.labels}"
     if not (labels_dir / LABELS).is_file():
         cfg = LabelConfig(method="td-gae", n_td=sizes.rollout_samples) if method.labels == "td-gae" else \
             LabelConfig(method="mc", n_mc=sizes.n_mc, tasks=sizes.mc_tasks, policy="hf", policy_options=sampling)
-        make_labels(rollouts, labels_dir, cfg, progress=progress)
+        with timed(f"{method.labels} labels"):
+            make_labels(rollouts, labels_dir, cfg, progress=progress)
     expert = None
     if method.expert:
         expert = str(collect(CollectConfig(entry.env_id, "oracle", "train", 1, sizes.rollout_tasks),
                              base / "expert-train", progress=progress))
-    train_reward_model(TrainConfig(rm=method.rm, labels=str(labels_dir / LABELS), backbone=str(policy_dir),
-                                   expert=expert, beta=method.beta, iterations=sizes.rm_iterations,
-                                   epochs=sizes.rm_epochs, seed=seed), out, progress=progress)
+    with timed(f"train the {method.name} reward model"):
+        train_reward_model(TrainConfig(rm=method.rm, labels=str(labels_dir / LABELS), backbone=str(policy_dir),
+                                       expert=expert, beta=method.beta, iterations=sizes.rm_iterations,
+                                       epochs=sizes.rm_epochs, seed=seed), out, progress=progress)
     return out
 
 

@@ -34,12 +34,22 @@ class _Lines:
         self.stream.flush()
 
 
+class _PlainBar(tqdm):
+    """A tqdm whose postfix changes wait for the next periodic line instead of printing one each."""
+
+    def set_postfix(self, ordered_dict: Any = None, refresh: bool = True, **kwargs: Any) -> None:
+        super().set_postfix(ordered_dict, refresh=False, **kwargs)
+
+    def set_description(self, desc: str | None = None, refresh: bool = True) -> None:
+        super().set_description(desc, refresh=False)
+
+
 def bar(iterable: Iterable | None = None, **kwargs: Any) -> tqdm:
     """``tqdm(iterable, **kwargs)``, as plain periodic lines where stderr is not a terminal."""
     stream = kwargs.pop("file", None) or sys.stderr
     if kwargs.get("disable") or getattr(stream, "isatty", lambda: False)():
         return tqdm(iterable, file=stream, **kwargs)
-    return tqdm(iterable, file=_Lines(stream), mininterval=PLAIN_INTERVAL, maxinterval=PLAIN_INTERVAL,
+    return _PlainBar(iterable, file=_Lines(stream), mininterval=PLAIN_INTERVAL, maxinterval=PLAIN_INTERVAL,
                 ascii=True, dynamic_ncols=False, ncols=100, **kwargs)
 
 

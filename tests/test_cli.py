@@ -168,6 +168,18 @@ def test_progress_without_a_terminal_is_plain_lines(capsys, tmp_path):
     assert code == 0 and "\r" not in err and any("40/40" in line and "traj" in line for line in lines)
 
 
+def test_plain_bars_print_periodically_not_per_postfix():
+    from agentprm_bench.progress import bar
+
+    stream = io.StringIO()
+    with bar(total=200, file=stream, desc="train") as b:
+        for i in range(200):
+            b.set_postfix(loss=1.0 / (i + 1))
+            b.update(1)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) <= 3 and "200/200" in lines[-1]  # the first line, maybe one at 30 s, the last
+
+
 def test_log_records_go_through_the_bar_writer():
     import logging
 

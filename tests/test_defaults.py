@@ -93,3 +93,40 @@ def test_reward_models_from_an_older_build_are_set_aside(tmp_path, marker):
     assert not (base / "rm-orm").exists()
     assert (base / "policy.txt").read_text().strip() == defaults._marker_text(policy)
     assert len([p for p in base.parent.iterdir() if p.name.startswith("babyai.old-")]) == 1
+
+
+def test_first_run_plan_lists_what_is_missing_with_minutes(fake_training):
+    from agentprm_bench.search.methods import METHODS
+
+    agentprm, mc = METHODS.get("agentprm"), METHODS.get("mc-prm")
+    plan = defaults.first_run_plan("textcraft", agentprm, 320, threads=2)
+    names = [name for name, _ in plan]
+    assert names == ["train the default textcraft policy", "512 train rollouts", "train the agentprm reward model",
+                     "320 test samples"]
+    rates = defaults.PHASE_SECONDS["agentprm/TextCraft-v1"]
+    assert plan[1][1] == pytest.approx(512 * rates["rollout"]) and plan[3][1] == pytest.approx(320 * rates["sample"])
+    one_thread = defaults.first_run_plan("textcraft", agentprm, 320, threads=1)
+    assert [s for _, s in one_thread] == pytest.approx([2 * s for _, s in plan])  # scaled by 2 / threads
+    assert "~" in [n for n, _ in defaults.first_run_plan("textcraft", mc, 10, 2)][2]  # Monte-Carlo rollouts
+    defaults.ensure_default_policy("textcraft", progress=False)
+    assert [n for n, _ in defaults.first_run_plan("textcraft", agentprm, 320, 2)][0] == "512 train rollouts"
+    assert defaults.first_run_plan("textcraft", None, 320, 2) == []  # policy there, no reward model: nothing to build
+
+
+def test_run_prints_the_estimate_before_building(fake_training, monkeypatch):
+    import io
+
+    from agentprm_bench.cli_search import _first_run_estimate, _phase_times
+    from agentprm_bench.search.run import RunConfig
+
+    out = io.StringIO()
+    _first_run_estimate(RunConfig(), 320, out)
+    line = out.getvalue()
+    assert line.startswith("first run: ") and "train the default textcraft policy (~" in line and " in all " in line
+    out = io.StringIO()
+    _first_run_estimate(RunConfig(policy="random"), 320, out)  # no default built: nothing to say
+    assert out.getvalue() == ""
+    monkeypatch.setattr(defaults, "PHASE_TIMES", [("train the default textcraft policy", 600.0), ("cached", 0.01)])
+    out = io.StringIO()
+    _phase_times(out)
+    assert out.getvalue().strip() == "phase times: train the default textcraft policy 10.0 min; 10.0 min in all"

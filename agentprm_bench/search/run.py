@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -161,7 +162,8 @@ def _reward_model(cfg: RunConfig, entry: EnvEntry, method: Method, progress: boo
 
 # Bumped when the same policy and options sample differently than before, so older pools are not reused.
 # 2: policies load their own tokenizer (fbcc60f).
-POOL_BUILD = 2
+# 3: hf rollouts keep the prompt's KV cache across turns; ``tokens_in`` counts prompt tokens computed.
+POOL_BUILD = 3
 
 
 def _pool(cfg: RunConfig, entry: EnvEntry, policy_name: str, options: dict[str, Any], task_ids: list[int],
@@ -173,8 +175,11 @@ def _pool(cfg: RunConfig, entry: EnvEntry, policy_name: str, options: dict[str, 
     identity = json.dumps([entry.env_id, cfg.split, policy_name, options, cfg.seed, POOL_BUILD]
                           + ([weights] if weights else []), sort_keys=True)
     where = home() / "pools" / f"{entry.short_name}-{cfg.split}-{hashlib.sha1(identity.encode()).hexdigest()[:12]}"
-    path = collect(CollectConfig(entry.env_id, policy_name, cfg.split, samples, len(task_ids), cfg.seed,
-                                 policy_options=options), where, progress=progress)
+    from agentprm_bench.defaults import PHASE_TIMES, timed
+
+    with timed(f"{samples * len(task_ids)} test samples") if PHASE_TIMES else nullcontext():
+        path = collect(CollectConfig(entry.env_id, policy_name, cfg.split, samples, len(task_ids), cfg.seed,
+                                     policy_options=options), where, progress=progress)
     return _by_task(read_trajectories(path), task_ids, samples)
 
 
