@@ -239,10 +239,15 @@ def _add_policy_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_eval_rm(args: argparse.Namespace, out: TextIO) -> int:
-    """Final-step AUC (vs success) and MSE (vs reward) of reward models on held-out trajectories."""
+    """Probe metrics (``--probe``), or final-step AUC (vs success) and MSE (vs reward) of reward models
+    on held-out trajectories."""
+    from agentprm_bench.cli_probe import check_eval_args, cmd_eval_probe
     from agentprm_bench.prm.evaluate import evaluate_reward_model
     from agentprm_bench.prm.model import RewardModel
 
+    check_eval_args(args)
+    if args.probe:
+        return cmd_eval_probe(args, out)
     width = max([40, *(len(p) for p in args.rm)])
     out.write(f"{'reward model':{width}s} {'kind':12s} {'traj':>5s} {'success':>8s} {'AUC':>6s} {'MSE':>7s} "
               f"{'score|win':>9s} {'score|fail':>10s}\n")
@@ -360,13 +365,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval-rm", help="final-step AUC and MSE of reward models on held-out trajectories")
+    p = sub.add_parser("eval-rm", help="reward models on a probe set (step ranking vs Monte-Carlo Q), or their "
+                                       "final-step AUC and MSE on held-out trajectories")
     p.add_argument("--rm", required=True, action="append", help="checkpoint directory (repeatable)")
-    p.add_argument("--trajectories", required=True, help="a collect output dir or its trajectories.jsonl")
+    p.add_argument("--probe", help="an env's shipped probe set (e.g. textcraft) or a `probe --out` directory")
+    p.add_argument("--trajectories", help="a collect output dir or its trajectories.jsonl")
+    p.add_argument("--out", help="with --probe: append the metrics to OUT/probe_eval.jsonl")
     p.set_defaults(func=cmd_eval_rm)
+    from agentprm_bench.cli_probe import add_probe_commands
     from agentprm_bench.cli_search import add_search_commands
 
     add_search_commands(sub)
+    add_probe_commands(sub)
     for name in TORCH_COMMANDS:  # every command that runs torch
         sub.choices[name].add_argument(
             "--threads", type=positive_int, default=None,
@@ -375,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-TORCH_COMMANDS = ("collect", "train-policy", "label", "train", "eval-rm", "run", "sweep", "build-defaults")
+TORCH_COMMANDS = ("collect", "train-policy", "label", "train", "eval-rm", "run", "sweep", "build-defaults", "probe")
 
 
 def default_threads() -> int:
