@@ -23,7 +23,7 @@ Step
   valid        bool   the env's ``info["valid_action"]`` for this step
   reward       float  r_t
   done         bool   the episode ended after this action
-  tokens_in    int    policy prompt tokens for this step
+  tokens_in    int    policy prompt tokens computed for this step (hf: after its prompt cache)
   tokens_out   int    policy tokens generated for this step
 """
 
