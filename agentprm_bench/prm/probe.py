@@ -48,7 +48,7 @@ from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import append_records, read_records, repair_tail, write_text_atomic
 from agentprm_bench.locks import exclusive
 from agentprm_bench.provenance import git_commit, package_versions
-from agentprm_bench.schema import file_digest
+from agentprm_bench.schema import file_digest, fits, read_json
 
 PROBES, PROBE_CONFIG, Q_ROLLOUTS = "probes.jsonl", "probe_config.json", "q_rollouts.jsonl"
 PACKAGED = Path(__file__).parent / "probes"
@@ -85,7 +85,8 @@ def _build(config: ProbeConfig, out: Path, progress: bool) -> Path:
 
     entry = resolve_env(config.env)
     stored = out / PROBE_CONFIG
-    if stored.is_file() and json.loads(stored.read_text()).get("config") != json.loads(json.dumps(asdict(config))):
+    fix = f"delete {out} or choose another --out"
+    if stored.is_file() and read_json(stored, fix).get("config") != json.loads(json.dumps(asdict(config))):
         raise UserError(f"{out} holds a probe set built with other settings; use them to resume, or another --out")
     if not stored.is_file():  # the settings first, so that a killed build is only resumed with the same ones
         out.mkdir(parents=True, exist_ok=True)
@@ -276,21 +277,46 @@ def ship(out_dir: str | Path, name: str) -> Path:
     return target
 
 
+STATE_FIELDS = {"env_id": str, "task_id": int, "observations": list[str], "actions": list[str],
+                "candidates": list[str], "q": list[float], "se": list[float]}
+TRAJECTORY_FIELDS = {"env_id": str, "task_id": int, "observations": list[str], "actions": list[str], "won": bool,
+                     "first_error": int}
+
+
+def check_record(d: dict[str, Any]) -> dict[str, Any]:
+    """A probe record with the fields its kind needs (else KeyError / TypeError / ValueError)."""
+    fields = {"state": STATE_FIELDS, "trajectory": TRAJECTORY_FIELDS}.get(d.get("kind"))
+    if fields is None:
+        raise ValueError(f"kind must be state or trajectory, got {d.get('kind')!r}")
+    for key, hint in fields.items():
+        if key not in d:
+            raise KeyError(key)
+        if not fits(d[key], hint):
+            raise TypeError(f"{key} has the wrong type ({type(d[key]).__name__})")
+    if d["kind"] == "state" and not (len(d["candidates"]) == len(d["q"]) == len(d["se"]) >= 2):
+        raise ValueError("a state needs >= 2 candidates, each with q and se")
+    return d
+
+
 def load_probes(where: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """A probe set -> (records, metadata): an env's shipped set (id or short name), or a build
     directory holding ``probes.jsonl``."""
     path = Path(where).expanduser()
     if (path / PROBES).is_file():
-        meta = json.loads((path / PROBE_CONFIG).read_text()) if (path / PROBE_CONFIG).is_file() else {}
-        return list(read_records(path / PROBES, dict, what="probe record")), meta
+        meta = read_json(path / PROBE_CONFIG, "rebuild the probe set") if (path / PROBE_CONFIG).is_file() else {}
+        return list(read_records(path / PROBES, check_record, what="probe record")), meta
     entry = resolve_env(where)
     gz, js = PACKAGED / f"{entry.short_name}.jsonl.gz", PACKAGED / f"{entry.short_name}.json"
     if not gz.is_file():
         shipped = sorted(p.name.split(".")[0] for p in PACKAGED.glob("*.jsonl.gz")) if PACKAGED.is_dir() else []
         raise UserError(f"no probe set ships for {entry.short_name} (shipped: {', '.join(shipped) or 'none'}); "
                         f"build one with `agentprm-bench probe --env {entry.short_name} --out DIR` and pass --probe DIR")
-    data = gzip.decompress(gz.read_bytes())
-    meta = json.loads(js.read_text())
-    if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+    try:
+        data = gzip.decompress(gz.read_bytes())
+        meta = json.loads(js.read_text())
+    except (OSError, EOFError, ValueError) as exc:  # a damaged gzip stream or JSON file
+        raise UserError(f"the shipped probe set {gz.name} is damaged ({type(exc).__name__}); "
+                        f"reinstall agentprm-bench") from None
+    if not isinstance(meta, dict) or hashlib.sha256(data).hexdigest() != meta.get("sha256"):
         raise UserError(f"{gz} does not match the sha256 in {js.name}; reinstall agentprm-bench")
     return [json.loads(line) for line in data.decode().splitlines() if line.strip()], meta

@@ -3,6 +3,7 @@ build (resumable, deterministic) and the shipped sets' hash pin."""
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import numpy as np
@@ -143,7 +144,12 @@ def test_shipped_probe_sets_are_hash_pinned(tmp_path, monkeypatch):
     (fake / "textcraft.jsonl.gz").write_bytes((probe_mod.PACKAGED / "textcraft.jsonl.gz").read_bytes()[:-8] + b"\0" * 8)
     (fake / "textcraft.json").write_text((probe_mod.PACKAGED / "textcraft.json").read_text())
     monkeypatch.setattr(probe_mod, "PACKAGED", fake)
-    with pytest.raises(Exception):
+    with pytest.raises(UserError, match="damaged"):  # a broken gzip trailer
+        load_probes("textcraft")
+    meta = json.loads((probe_mod.PACKAGED / "textcraft.json").read_text())
+    (fake / "textcraft.json").write_text(json.dumps({**meta, "sha256": "0" * 64}))
+    (fake / "textcraft.jsonl.gz").write_bytes(gzip.compress(b'{"kind": "state"}\n'))
+    with pytest.raises(UserError, match="does not match the sha256"):  # intact gzip, other content
         load_probes("textcraft")
     with pytest.raises(UserError, match="no probe set ships for webshop"):
         load_probes("webshop")
@@ -174,3 +180,13 @@ def test_eval_rm_on_a_probe_dir_prints_metrics_and_paired_differences(tiny_model
     assert set(record["models"][0]["metrics"]) == {"ranking", "spearman", "ece", "monotonicity", "first_error_f1"}
     assert main(["eval-rm", *paths]) == 2  # neither --probe nor --trajectories: a one-line error
     assert "exactly one of --probe" in capsys.readouterr().err
+
+
+def test_a_damaged_probe_dir_is_a_one_line_error(tmp_path):
+    (tmp_path / "probes.jsonl").write_text(json.dumps({**RECORDS[0], "q": [0.5]}) + "\n")  # 3 candidates, 1 q
+    with pytest.raises(UserError, match="probes.jsonl:1: malformed probe record"):
+        load_probes(str(tmp_path))
+    (tmp_path / "probes.jsonl").write_text(json.dumps(RECORDS[0]) + "\n")
+    (tmp_path / "probe_config.json").write_text("{not json")
+    with pytest.raises(UserError, match="probe_config.json is damaged"):
+        load_probes(str(tmp_path))
