@@ -49,13 +49,8 @@ def left_padded(rows: Sequence[RowKV], width: int) -> Any:
     return cache
 
 
-def row_slice(cache: Any, row: int, start: int, stop: int) -> RowKV:
-    """Row ``row``'s KV at cache positions [start, stop), copied out of the batch."""
-    return [(layer.keys[row: row + 1, :, start:stop].clone(), layer.values[row: row + 1, :, start:stop].clone())
-            for layer in cache.layers]
-
-
-def row_positions(cache: Any, row: int, where: torch.Tensor) -> RowKV:
-    """Row ``row``'s KV at the cache positions ``where`` (1-D index tensor), copied out of the batch."""
+def row_kv(cache: Any, row: int, where: slice | torch.Tensor) -> RowKV:
+    """Row ``row``'s KV at the cache positions ``where`` (a slice or a 1-D index tensor), copied out
+    of the batch."""
     return [(layer.keys[row: row + 1, :, where].clone(), layer.values[row: row + 1, :, where].clone())
             for layer in cache.layers]

@@ -26,7 +26,7 @@ import torch
 from agentprm_bench.agents.base import ActionSample, History, Policy
 from agentprm_bench.agents.prompt import ACTION_PREFIX, build_messages, parse_action, render_prompt
 from agentprm_bench.errors import UserError
-from agentprm_bench.kvcache import RowKV, common_prefix, crop, left_padded, row_positions
+from agentprm_bench.kvcache import RowKV, common_prefix, crop, left_padded, row_kv
 from agentprm_bench.schema import check_digest, fits, read_json
 
 
@@ -216,8 +216,10 @@ class HFPolicy(Policy):
         samples of one history) share one prefill, counted on their first row. With ``keep``, the
         second value holds each row's state after its reply, for the next turn's prompt."""
         tok, pad = self.tokenizer, self.tokenizer.pad_token_id
-        unique = list(dict.fromkeys(texts))
-        first = {t: texts.index(t) for t in unique}
+        unique = list(dict.fromkeys(texts))  # k samples of one history share one prefill
+        first: dict[str, int] = {}  # prompt -> its first row
+        for b, t in enumerate(texts):
+            first.setdefault(t, b)
         prompt_ids = [ids[-self.max_prompt_tokens:] for ids in tok(unique, add_special_tokens=False)["input_ids"]]
         reuse: list[RowKV] = []
         for u, text in enumerate(unique):  # reuse a cached prefix; >= 1 token is read to get the logits
@@ -237,7 +239,8 @@ class HFPolicy(Policy):
         out = self.model(input_ids=ids, attention_mask=attn, position_ids=pos[:, width:],
                          past_key_values=left_padded(reuse, width), use_cache=True)
         past, logits = out.past_key_values, out.logits[:, -1]
-        rows = torch.tensor([unique.index(t) for t in texts], device=self.device)
+        where = {t: u for u, t in enumerate(unique)}
+        rows = torch.tensor([where[t] for t in texts], device=self.device)
         if len(unique) < len(texts):
             past.batch_select_indices(rows)
             logits, attn, pos = logits[rows], attn[rows], pos[rows]
@@ -246,6 +249,12 @@ class HFPolicy(Policy):
         generated: list[list[int]] = [[] for _ in texts]
         fed: list[list[int]] = [[] for _ in texts]  # generated tokens whose KV is in ``past``
         done = [False] * n
+
+        def take(b: int, token: int) -> None:
+            generated[b].append(token)
+            chains[b].append(token)
+            done[b] = token == eos
+
         while True:
             # Each live row extends its reply up to its next choice point: the trie's forced tokens
             # (a single continuation) need no forward pass; a choice samples from the current logits.
@@ -259,10 +268,7 @@ class HFPolicy(Policy):
                         continue
                     options = allowed[b].get(tuple(generated[b]), {eos}) if allowed is not None else None
                     if options is not None and len(options) == 1 and (self.fast_forward or not chains[b]):
-                        token = next(iter(options))
-                        generated[b].append(token)
-                        chains[b].append(token)
-                        done[b] = token == eos
+                        take(b, next(iter(options)))
                         still.append(b)
                     elif not chains[b]:  # the logits are up to date for this row: choose now
                         choosers.append((b, options))
@@ -270,9 +276,7 @@ class HFPolicy(Policy):
                     picks = choose(logits[[b for b, _ in choosers]], [o for _, o in choosers], self.temperature,
                                    self.top_p, [generators[b] for b, _ in choosers])
                     for (b, _), token in zip(choosers, picks):
-                        generated[b].append(token)
-                        chains[b].append(token)
-                        done[b] = token == eos
+                        take(b, token)
                         still.append(b)
                 pending = still
             if all(done):
@@ -301,5 +305,5 @@ class HFPolicy(Policy):
         for b, u in enumerate(rows.tolist()):  # the row's real positions: its prompt, then its fed reply tokens
             seq = prompt_ids[u] + fed[b]
             where = attn[b].nonzero()[:, 0]
-            kept.append((seq, row_positions(past, b, where[: len(seq)])))
+            kept.append((seq, row_kv(past, b, where[: len(seq)])))
         return replies, kept

@@ -31,7 +31,7 @@ from agentprm_bench.agents.base import History
 from agentprm_bench.agents.prompt import ACTION_PREFIX, build_messages, render_prompt
 from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import write_text_atomic
-from agentprm_bench.kvcache import left_padded, row_slice
+from agentprm_bench.kvcache import common_prefix, left_padded, row_kv
 from agentprm_bench.schema import check_digest, file_digest, fits, read_json
 
 RM_META = "reward_model.json"
@@ -103,6 +103,12 @@ class ValueHeadModel(nn.Module):
 # reward_model.json fields the loader uses, with their types
 RM_META_FIELDS: dict[str, Any] = {"kind": str, "output": str, "max_obs_chars": int, "max_len": int,
                                   "label_method": str | None, "train_config": dict[str, Any]}
+
+
+def _shared_prefix(seqs: Sequence[Serialized]) -> int:
+    """How many leading tokens the candidates' serializations share, leaving each candidate at least
+    its last token (its score is read there)."""
+    return min([s.ends[-1] for s in seqs] + [common_prefix(seqs[0].ids, s.ids) for s in seqs[1:]])
 
 
 class RewardModel:
@@ -252,10 +258,7 @@ class RewardModel:
             if max(len(s.ids) for s in seqs) > self.max_len:
                 long += [(i, j, s) for j, s in enumerate(seqs)]
                 continue
-            shared = min(s.ends[-1] for s in seqs)  # each candidate keeps >= 1 token of its own
-            for s in seqs[1:]:
-                shared = next((k for k in range(shared) if s.ids[k] != seqs[0].ids[k]), shared)
-            groups.append((i, seqs, shared))
+            groups.append((i, seqs, _shared_prefix(seqs)))
         if groups:
             tokens += self._score_groups(groups, scores)
         for i, j, s in long:
@@ -285,10 +288,7 @@ class RewardModel:
                 continue
             if state is None or not all(s.ids[: len(state[0])] == state[0] and s.ends[-1] >= len(state[0])
                                         for s in seqs):
-                shared = min(s.ends[-1] for s in seqs)
-                for s in seqs[1:]:
-                    shared = next((k for k in range(shared) if s.ids[k] != seqs[0].ids[k]), shared)
-                state, n = self._encode_prefix(seqs[0].ids[:shared])
+                state, n = self._encode_prefix(seqs[0].ids[:_shared_prefix(seqs)])
                 tokens += n
             rows += [(i, j, s, state) for j, s in enumerate(seqs)]
         if rows:
@@ -335,7 +335,7 @@ class RewardModel:
         for r, ((i, j, s, (ids, _)), v) in enumerate(zip(rows, values)):
             scores[i][j] = v
             p, e = len(ids), s.ends[-1] + 1
-            states[i][j] = (list(s.ids[:e]), row_slice(cache, r, width - p, width + e - p))
+            states[i][j] = (list(s.ids[:e]), row_kv(cache, r, slice(width - p, width + e - p)))
         return int(sum(s.ends[-1] + 1 - len(st[0]) for _, _, s, st in rows))
 
     def _score_groups(self, groups: list[tuple[int, list[Serialized], int]], scores: list[list[float]]) -> int:

@@ -42,6 +42,7 @@ import numpy as np
 from agentprm_bench.agents.base import History, make_policy
 from agentprm_bench.agents.collect import CollectConfig, collect
 from agentprm_bench.agents.rollout import collect_in_memory, rollout
+from agentprm_bench.agents.summary import summarize_trajectories
 from agentprm_bench.agents.trajectory import Trajectory, read_trajectories
 from agentprm_bench.envs import make_env, resolve_env
 from agentprm_bench.errors import UserError
@@ -128,14 +129,13 @@ def _build(config: ProbeConfig, out: Path, progress: bool) -> Path:
     tmp.unlink(missing_ok=True)
     append_records(tmp, records)
     tmp.replace(out / PROBES)
-    rolled = list(log.done.values())
+    rolled, screen = list(log.done.values()), summarize_trajectories(screened)
     compute = {"rollouts": len(rolled), "env_steps": sum(r["env_steps"] for r in rolled),
                "policy_tokens_out": sum(r["tokens_out"] for r in rolled),
                "policy_tokens_in": sum(r["tokens_in"] for r in rolled),
                "seed_trajectories": sum(len(v) for v in seeds.values()),
-               "screen": {"trajectories": len(screened), "env_steps": sum(t.compute.env_steps for t in screened),
-                          "policy_tokens_out": sum(t.compute.policy_tokens_out for t in screened),
-                          "policy_tokens_in": sum(t.compute.policy_tokens_in for t in screened)}}
+               "screen": {"trajectories": screen.trajectories, "env_steps": screen.env_steps,
+                          "policy_tokens_out": screen.policy_tokens_out, "policy_tokens_in": screen.policy_tokens_in}}
     counts = {"states": len(states), "candidates": sum(len(s["candidates"]) for s in states),
               "trajectories": len(trajectories),
               "first_errors": sum(t["first_error"] >= 0 for t in trajectories)}

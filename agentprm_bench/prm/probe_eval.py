@@ -44,7 +44,6 @@ def score_probes(scorer: Any, records: Sequence[dict[str, Any]]) -> Scored:
     """Score every state's candidates (``score_expansions``) and every trajectory's steps (``score_each``)."""
     states = [r for r in records if r["kind"] == "state"]
     trajs = [r for r in records if r["kind"] == "trajectory"]
-    scores: list[list[float]] = []
     tokens = 0
     by_env: dict[str, list[int]] = defaultdict(list)
     for i, s in enumerate(states):

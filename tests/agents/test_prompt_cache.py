@@ -9,7 +9,7 @@ import torch
 
 from agentprm_bench.agents.base import History, make_policy
 from agentprm_bench.agents.rollout import collect_in_memory
-from agentprm_bench.kvcache import common_prefix, crop, left_padded, row_slice
+from agentprm_bench.kvcache import common_prefix, crop, left_padded, row_kv
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_kv_helpers():
     keys = cache.layers[0].keys
     assert keys.shape == (3, 2, 3, 4)
     assert torch.equal(keys[1, :, 2:], k[:, :, :1][0]) and not keys[1, :, :2].any() and not keys[2].any()
-    assert torch.equal(row_slice(cache, 0, 1, 3)[0][1], (k + 1)[:, :, 1:3])
+    assert torch.equal(row_kv(cache, 0, slice(1, 3))[0][1], (k + 1)[:, :, 1:3])
 
 
 def test_one_uniform_draw_per_choice_and_none_for_forced_tokens():
