@@ -57,12 +57,12 @@ def sizes_for(env: str) -> DefaultSizes:
 # (demonstrations included), one train rollout (8 x 64 of them; WebShop 8 x 256), a reward model's
 # training, one Monte-Carlo labelling rollout (mc-prm), one test sample. TextCraft: measured on the
 # default first run on an idle machine (2026-11-23: 6.9 + 1.9 + 1.4 + 1.2 min; README, "First run");
-# BabyAI and WebShop: from their policies' training logs
-# (BabyAI-v1: 1,200 demonstrations at ~2.7/s, 776 steps at ~2 s) and from rollout rates, not from
-# a whole first run. ``first_run_plan`` scales them by 2 / threads; they estimate, they decide nothing.
+# BabyAI-v1's policy: `agentprm-bench train-policy --env babyai --threads 2` took 30 min 4 s (1,200
+# demonstrations 7.7 min, 776 steps 21.8 min; a CI run shared part of it); its other rates and
+# WebShop's are rough figures from rollout rates, not from a whole first run. ``first_run_plan`` scales them by 2 / threads; they estimate, they decide nothing.
 PHASE_SECONDS: dict[str, dict[str, float]] = {
     "agentprm/TextCraft-v1": {"policy": 415.0, "rollout": 0.22, "rm": 84.0, "mc": 0.2, "sample": 0.23},
-    "agentprm/BabyAI-v1": {"policy": 2000.0, "rollout": 0.4, "rm": 120.0, "mc": 0.2, "sample": 0.5},
+    "agentprm/BabyAI-v1": {"policy": 1800.0, "rollout": 0.4, "rm": 120.0, "mc": 0.2, "sample": 0.5},
     "agentprm/WebShop-v1": {"policy": 1500.0, "rollout": 0.1, "rm": 150.0, "mc": 0.05, "sample": 0.1},
 }
 PHASE_TIMES: list[tuple[str, float]] = []  # (phase, seconds) of what this process built, in order
