@@ -45,10 +45,11 @@ class _Handler(BaseHTTPRequestHandler):
         server.bodies.append(body)
         prompt, seed = body["prompt"], body.get("seed", 0)
         text = server.reply(prompt, seed)
+        n_in = len(prompt) if isinstance(prompt, list) else len(prompt.split())  # token ids or text
         data = {"id": "cmpl-test", "object": "text_completion", "model": body["model"],
                 "choices": [{"index": 0, "text": text, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split()),
-                          "total_tokens": len(prompt.split()) + len(text.split())}}
+                "usage": {"prompt_tokens": n_in, "completion_tokens": len(text.split()),
+                          "total_tokens": n_in + len(text.split())}}
         payload = json.dumps(data).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

@@ -125,15 +125,25 @@ def action_trie(tokenizer: Any, actions: Sequence[str], memo: dict[str, list[int
                 ) -> dict[tuple[int, ...], set[int]]:
     """Token prefix -> allowed next tokens, over the replies "Action: <a><eos>" for each action.
     ``memo`` (action -> its reply's ids) saves re-tokenizing actions seen before."""
+    return reply_trie([reply_ids(tokenizer, action, memo) for action in actions])
+
+
+def reply_ids(tokenizer: Any, action: str, memo: dict[str, list[int]] | None = None) -> list[int]:
+    """The canonical token ids of the reply "Action: <action><eos>"."""
+    ids = memo.get(action) if memo is not None else None
+    if ids is None:
+        ids = tokenizer(ACTION_PREFIX + action, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        if memo is not None:
+            memo[action] = ids
+    return ids
+
+
+def reply_trie(replies: Sequence[Sequence[int]]) -> dict[tuple[int, ...], set[int]]:
+    """Token prefix -> the tokens that continue at least one of ``replies``."""
     trie: dict[tuple[int, ...], set[int]] = {}
-    for action in actions:
-        ids = memo.get(action) if memo is not None else None
-        if ids is None:
-            ids = tokenizer(ACTION_PREFIX + action, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-            if memo is not None:
-                memo[action] = ids
+    for ids in replies:
         for k in range(len(ids)):
-            trie.setdefault(tuple(ids[:k]), set()).add(ids[k])
+            trie.setdefault(tuple(ids[:k]), set()).add(int(ids[k]))
     return trie
 
 

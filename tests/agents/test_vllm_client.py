@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -68,3 +69,59 @@ def test_cli_collect_through_a_server(completions_server, tmp_path):
                  "--no-progress"], out=out)
     assert code == 0 and "4 trajectories over 2 tasks" in out.getvalue()
     assert {b["model"] for b in completions_server.bodies} == {"tiny"}
+
+
+def test_a_local_model_sends_token_ids_cut_like_hf_and_its_reply_trie(completions_server, tiny_model_dir):
+    from agentprm_bench.agents.hf import HFPolicy, action_trie, reply_trie
+
+    policy = make_policy("vllm", model=str(tiny_model_dir), base_url=completions_server.base_url,
+                         served_model="tiny", decoding="admissible", max_new_tokens=8)
+    hist = histories(1)[0]
+    hist.observations[0] = hist.observations[0] + " filler" * 400  # longer than the 256-token context
+    completions_server.reply = lambda prompt, seed: "Action: " + hist.admissible_actions[-1]
+    assert policy.act([hist], 1, seeds=[3])[0][0].action == hist.admissible_actions[-1]
+    body = completions_server.bodies[-1]
+    hf = HFPolicy(str(tiny_model_dir), max_new_tokens=8)
+    ids = hf.tokenizer(hf.prompts([hist])[0], add_special_tokens=False)["input_ids"]
+    assert body["prompt"] == ids[-hf.max_prompt_tokens:] and len(body["prompt"]) < len(ids)
+    spec = json.loads(body["vllm_xargs"]["agentprm_admissible"])  # the logits processor's trie is hf's
+    assert spec["eos"] == hf.tokenizer.eos_token_id
+    assert reply_trie(spec["replies"]) == action_trie(hf.tokenizer, hist.admissible_actions)
+    assert body["max_tokens"] == max(8, max(map(len, spec["replies"])))
+    assert "structured_outputs" not in body
+
+
+def test_a_server_that_ignores_admissible_decoding_is_named(completions_server, tiny_model_dir):
+    policy = make_policy("vllm", model=str(tiny_model_dir), base_url=completions_server.base_url,
+                         decoding="admissible")
+    completions_server.reply = lambda prompt, seed: "Action: fly to the moon"
+    with pytest.raises(UserError, match=r"not an admissible action: start the server with .*--logits-processors "
+                                        r"agentprm_bench.agents.vllm_admissible:AdmissibleTokens"):
+        policy.act(histories(1), 1, seeds=[0])
+
+
+def test_without_a_local_tokenizer_admissible_decoding_is_a_choice(completions_server):
+    policy = make_policy("vllm", base_url=completions_server.base_url, served_model="remote", decoding="admissible")
+    hist = histories(1)[0]
+    completions_server.reply = lambda prompt, seed: "Action: " + hist.admissible_actions[0]
+    policy.act([hist], 1, seeds=[0])
+    body = completions_server.bodies[-1]
+    assert body["structured_outputs"] == {"choice": ["Action: " + a for a in hist.admissible_actions]}
+    assert isinstance(body["prompt"], str) and "vllm_xargs" not in body
+    free = make_policy("vllm", base_url=completions_server.base_url, decoding="free")
+    free.act([hist], 1, seeds=[3])
+    assert "structured_outputs" not in completions_server.bodies[-1]
+    with pytest.raises(UserError, match="decoding must be"):
+        make_policy("vllm", base_url=completions_server.base_url, decoding="greedy")
+
+
+def test_serve_adds_the_admissible_processor_and_cpu_settings_unless_given():
+    from agentprm_bench.agents.vllm_serve import serve_argv
+
+    cpu = serve_argv(["/m", "--port", "9000"], cuda=False)
+    assert cpu[:5] == ["vllm", "serve", "/m", "--port", "9000"]
+    assert cpu[cpu.index("--logits-processors") + 1] == "agentprm_bench.agents.vllm_admissible:AdmissibleTokens"
+    assert cpu[cpu.index("--dtype") + 1] == "float32" and "--gpu-memory-utilization" in cpu
+    assert serve_argv(["/m", "--dtype=bfloat16"], cuda=False).count("--dtype") == 0
+    gpu = serve_argv(["/m"], cuda=True)
+    assert "--dtype" not in gpu and "--gpu-memory-utilization" not in gpu and "--logits-processors" in gpu
