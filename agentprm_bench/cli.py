@@ -375,8 +375,11 @@ def build_parser() -> argparse.ArgumentParser:
     from agentprm_bench.cli_probe import add_probe_commands
     from agentprm_bench.cli_search import add_search_commands
 
+    from agentprm_bench.cli_improve import add_improve_command
+
     add_search_commands(sub)
     add_probe_commands(sub)
+    add_improve_command(sub)
     for name in TORCH_COMMANDS:  # every command that runs torch
         sub.choices[name].add_argument(
             "--threads", type=positive_int, default=None,
@@ -385,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-TORCH_COMMANDS = ("collect", "train-policy", "label", "train", "eval-rm", "run", "sweep", "build-defaults", "probe")
+TORCH_COMMANDS = ("collect", "train-policy", "label", "train", "eval-rm", "run", "sweep", "build-defaults", "probe",
+                  "improve")
 
 
 def default_threads() -> int:

@@ -194,8 +194,17 @@ def cmd_plot(args: argparse.Namespace, out: TextIO) -> int:
     from agentprm_bench.report.leaderboard import efficiency, load, to_markdown
     from agentprm_bench.report.plots import scaling_figures
 
-    df = load(args.results)
+    from agentprm_bench.improve import report as improve_report
+
     d = Path(args.out)
+    runs = improve_report.find_runs(args.results)
+    if runs:  # improve runs: success vs iteration and vs total compute, and the paired final policies
+        _improve_outputs(improve_report.load(runs), d, out)
+        rest = [p for p in args.results if not improve_report.find_runs([p])]
+        if not rest:
+            return 0
+        args.results = rest
+    df = load(args.results)
     for path in scaling_figures(df, d):
         out.write(f"wrote {path}\n")
     eff = efficiency(df, baselines=_csv(args.baselines) or ("orm", "pvm", "none"))
@@ -204,6 +213,21 @@ def cmd_plot(args: argparse.Namespace, out: TextIO) -> int:
     eff.to_csv(d / "efficiency.csv", index=False)
     out.write(f"wrote {d / 'efficiency.md'} and {d / 'efficiency.csv'}\n\n{text}")
     return 0
+
+
+def _improve_outputs(df, d: Path, out: TextIO) -> None:
+    from agentprm_bench.improve import report as improve_report
+    from agentprm_bench.report.leaderboard import to_markdown
+
+    for path in improve_report.figures(df, d):
+        out.write(f"wrote {path}\n")
+    table, pairs = improve_report.success_table(df), improve_report.final_pairs(df)
+    text = to_markdown(table, floatfmt=".3f") + "\n" + (to_markdown(pairs, floatfmt=".3f") if not pairs.empty
+                                                        else "(one reward only: no paired comparison)\n")
+    (d / "improve.md").write_text(text)
+    table.to_csv(d / "improve.csv", index=False)
+    pairs.to_csv(d / "improve_paired.csv", index=False)
+    out.write(f"wrote {d / 'improve.md'}, improve.csv and improve_paired.csv\n\n{text}")
 
 
 def _backend_args(p: argparse.ArgumentParser) -> None:
@@ -266,8 +290,10 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="also write leaderboard.md and leaderboard.csv here")
     p.set_defaults(func=cmd_leaderboard)
 
-    p = sub.add_parser("plot", help="scaling curves and the compute-efficiency table")
-    p.add_argument("results", nargs="+", help="results.jsonl files or directories holding one")
+    p = sub.add_parser("plot", help="scaling curves and the compute-efficiency table; for improve runs, success "
+                                    "vs iteration and vs total compute, and the paired final policies")
+    p.add_argument("results", nargs="+", help="results.jsonl files or directories holding one; improve run "
+                                              "directories (improve.jsonl, also one level down)")
     p.add_argument("--out", required=True, help="directory for the figures and efficiency.md/.csv")
     p.add_argument("--baselines", default=None, help="comma-separated (default orm,pvm,none)")
     p.set_defaults(func=cmd_plot)

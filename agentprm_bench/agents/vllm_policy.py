@@ -178,7 +178,7 @@ class VLLMPolicy(Policy):
         if not (Path(model) / "config.json").is_file():
             raise UserError(f"model directory {model} not found (no config.json); pass a local transformers model "
                             f"directory, or train the default with `agentprm-bench train-policy --env ENV`")
-        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # keep the library's output clean
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")  # keep the library's output clean
         try:
             import torch
             from vllm import LLM
