@@ -10,11 +10,21 @@ the tokens they already encoded.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Sequence
 
 import torch
 
 RowKV = list[tuple[torch.Tensor, torch.Tensor]]  # per layer (keys, values), each (1, H, P, D)
+
+
+def with_cache(model: Any, past: Any, **inputs: Any) -> tuple[Any, Any]:
+    """``model(**inputs, use_cache=True)`` continuing the KV cache ``past`` -> (output, its cache).
+    transformers renamed the argument and output ``past_key_values`` to ``cache`` (5.2x; the old
+    name warns): whichever ``model.forward`` takes is used."""
+    new = "cache" in inspect.signature(model.forward).parameters
+    out = model(**inputs, use_cache=True, **{"cache" if new else "past_key_values": past})
+    return out, out["cache"] if new else out.past_key_values
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:

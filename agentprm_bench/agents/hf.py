@@ -26,7 +26,7 @@ import torch
 from agentprm_bench.agents.base import ActionSample, History, Policy
 from agentprm_bench.agents.prompt import ACTION_PREFIX, build_messages, parse_action, render_prompt
 from agentprm_bench.errors import UserError
-from agentprm_bench.kvcache import RowKV, common_prefix, crop, left_padded, row_kv
+from agentprm_bench.kvcache import RowKV, common_prefix, crop, left_padded, row_kv, with_cache
 from agentprm_bench.schema import check_digest, fits, read_json
 
 
@@ -246,9 +246,9 @@ class HFPolicy(Policy):
             attn[u, width + suffix - (len(p_ids) - c):] = 1
         ids, attn = ids.to(self.device), attn.to(self.device)
         pos = (attn.cumsum(-1) - 1).clamp(min=0)
-        out = self.model(input_ids=ids, attention_mask=attn, position_ids=pos[:, width:],
-                         past_key_values=left_padded(reuse, width), use_cache=True)
-        past, logits = out.past_key_values, out.logits[:, -1]
+        out, past = with_cache(self.model, left_padded(reuse, width), input_ids=ids, attention_mask=attn,
+                               position_ids=pos[:, width:])
+        logits = out.logits[:, -1]
         where = {t: u for u, t in enumerate(unique)}
         rows = torch.tensor([where[t] for t in texts], device=self.device)
         if len(unique) < len(texts):
@@ -303,9 +303,8 @@ class HFPolicy(Policy):
             step_pos = pos[:, -1:] + step_attn.cumsum(-1)
             attn = torch.cat([attn, step_attn], dim=-1)
             pos = torch.cat([pos, step_pos], dim=-1)
-            out = self.model(input_ids=step_ids, attention_mask=attn, position_ids=step_pos,
-                             past_key_values=past, use_cache=True)
-            past, logits = out.past_key_values, out.logits[:, -1]
+            out, past = with_cache(self.model, past, input_ids=step_ids, attention_mask=attn, position_ids=step_pos)
+            logits = out.logits[:, -1]
             for b, chain in enumerate(feed):
                 fed[b] += chain
         replies = [(tok.decode(g, skip_special_tokens=True), int(k), len(g)) for g, k in zip(generated, n_in)]

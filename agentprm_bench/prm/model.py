@@ -31,7 +31,7 @@ from agentprm_bench.agents.base import History
 from agentprm_bench.agents.prompt import ACTION_PREFIX, build_messages, render_prompt
 from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import write_text_atomic
-from agentprm_bench.kvcache import common_prefix, left_padded, row_kv
+from agentprm_bench.kvcache import common_prefix, left_padded, row_kv, with_cache
 from agentprm_bench.schema import check_digest, file_digest, fits, read_json
 
 RM_META = "reward_model.json"
@@ -95,9 +95,9 @@ class ValueHeadModel(nn.Module):
                        past_key_values: Any = None) -> tuple[torch.Tensor, Any]:
         """Like ``forward`` but continuing (or starting) a KV cache: -> ((B, L) scores, cache).
         ``attention_mask`` covers the cached positions and the new ones, (B, P + L)."""
-        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                            past_key_values=past_key_values, use_cache=True)
-        return self.head(out.last_hidden_state.to(self.head.weight.dtype)).squeeze(-1), out.past_key_values
+        out, cache = with_cache(self.backbone, past_key_values, input_ids=input_ids, attention_mask=attention_mask,
+                                position_ids=position_ids)
+        return self.head(out.last_hidden_state.to(self.head.weight.dtype)).squeeze(-1), cache
 
 
 # reward_model.json fields the loader uses, with their types
