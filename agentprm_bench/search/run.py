@@ -84,7 +84,8 @@ def run(cfg: RunConfig, progress: bool = True, scorer: StepScorer | None = None,
     writable_dir(cfg.out)  # an unusable --out fails now, not after the search
     given_policy = policy
     policy_name, options = _policy_spec(cfg, entry, method, progress) if policy is None else (policy.name, {})
-    policy = policy or make_policy(policy_name, **options)
+    if policy is None and cfg.search == "beam":  # Best-of-N samples in ``collect`` (one engine, not two)
+        policy = make_policy(policy_name, **options)
     rm_id = None
     if method.rm is not None and scorer is None:
         scorer, rm_id = _reward_model(cfg, entry, method, progress)
@@ -93,17 +94,19 @@ def run(cfg: RunConfig, progress: bool = True, scorer: StepScorer | None = None,
     budget = 1 if method.name == "greedy" else cfg.budget
     if cfg.search == "beam":
         tasks, compute, width, expand = _beam(cfg, entry, policy, scorer, task_ids, progress)
+        described = policy.describe()
         search = "beam"
     else:
         pool = _pool(cfg, entry, policy_name, options, task_ids, budget, progress) if given_policy is None else \
             _memory_pool(cfg, entry, given_policy, task_ids, budget)
         tasks, compute = _best_of_n(cfg, method, scorer, pool, task_ids, budget, progress)
+        described = policy.describe() if policy is not None else pool[task_ids[0]][0].policy
         width, expand = budget, 1
         search = "bon" if method.rm or method.name == "oracle-select" else "sample"
     values = [t.success if entry.metric == "success" else t.reward for t in tasks]
     lo, hi = bootstrap_ci(values, seed=cfg.seed)
     record = ResultRecord(
-        method=method.name, reward_model=rm_id, policy=policy.describe(), env_id=entry.env_id,
+        method=method.name, reward_model=rm_id, policy=described, env_id=entry.env_id,
         env_version=env_version(entry.env_id), split=cfg.split, search=search, budget=budget, width=width,
         expand=expand, aggregate=cfg.aggregate, metric=entry.metric, value=float(np.mean(values)), ci_low=lo,
         ci_high=hi, success_rate=float(np.mean([t.success for t in tasks])),

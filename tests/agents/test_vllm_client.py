@@ -122,6 +122,13 @@ def test_serve_adds_the_admissible_processor_and_cpu_settings_unless_given():
     assert cpu[:5] == ["vllm", "serve", "/m", "--port", "9000"]
     assert cpu[cpu.index("--logits-processors") + 1] == "agentprm_bench.agents.vllm_admissible:AdmissibleTokens"
     assert cpu[cpu.index("--dtype") + 1] == "float32" and "--gpu-memory-utilization" in cpu
+    assert "--no-enable-chunked-prefill" in cpu
     assert serve_argv(["/m", "--dtype=bfloat16"], cuda=False).count("--dtype") == 0
     gpu = serve_argv(["/m"], cuda=True)
     assert "--dtype" not in gpu and "--gpu-memory-utilization" not in gpu and "--logits-processors" in gpu
+    assert "--no-enable-chunked-prefill" not in gpu
+
+
+def test_offline_engine_on_a_missing_model_dir_is_one_clear_error(tmp_path):
+    with pytest.raises(UserError, match=r"model directory .*nowhere not found .*train-policy"):
+        make_policy("vllm", model=str(tmp_path / "nowhere"))

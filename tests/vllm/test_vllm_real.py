@@ -55,11 +55,12 @@ def test_offline_engine_greedy_matches_hf_on_the_same_states(policy_dir, offline
 def test_offline_engine_samples_admissible_actions_and_reports_tokens(offline):
     from agentprm_bench.agents.rollout import collect_in_memory
 
-    sampled = make_policy("vllm", model=offline.model, temperature=1.0)
+    sampled = make_policy("vllm", model=offline.model, temperature=0.7)
     sampled._engine = offline._engine  # one engine per process on a CPU test machine
-    trajs = collect_in_memory(ENV, sampled, TASKS[:3], 2, seed=5)
+    # 32 seeded requests at once (~10k prompt tokens): more than one prefill chunk would hold
+    trajs = collect_in_memory(ENV, sampled, list(range(8)), 4, seed=5)
     env = resolve_env(ENV)
-    assert env.env_id == ENV and len(trajs) == 6
+    assert env.env_id == ENV and len(trajs) == 32
     assert all(s.parsed and s.tokens_in > 0 and s.tokens_out > 0 for t in trajs for s in t.steps)
     assert trajs[0].policy["name"] == "vllm" and trajs[0].policy["engine"] == "offline"
 
