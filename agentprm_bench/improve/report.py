@@ -127,12 +127,12 @@ def figures(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
         for reward, h in g.groupby("reward"):
             h = h.sort_values("iteration")
-            for ax, x in zip(axes, ("iteration", "total_tokens")):
-                ax.plot(h[x], h["success"], marker="o", label=reward)
-                ax.fill_between(h[x], h["ci_low"], h["ci_high"], alpha=0.15)
+            for ax, x in zip(axes, (h["iteration"], h["total_tokens"] / 1e6)):
+                ax.plot(x, h["success"], marker="o", label=reward)
+                ax.fill_between(x, h["ci_low"], h["ci_high"], alpha=0.15)
         axes[0].set_xlabel("iteration")
-        axes[1].set_xlabel("total tokens (rollouts, labels, reward model, policy update)")
-        axes[1].set_xscale("symlog")
+        axes[0].set_xticks(sorted(g["iteration"].unique()))
+        axes[1].set_xlabel("total tokens (millions): rollouts, labels, RM, update")
         for ax in axes:
             ax.set_ylabel("test success")
             ax.legend(fontsize=8)
