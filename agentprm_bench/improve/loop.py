@@ -9,8 +9,8 @@ Each iteration k = 1..K, in ``OUT/iter-k/``:
    at up to ``states`` visited states; or, for ``--reward outcome``, rejection fine-tuning on the
    successful trajectories (``updates.rft_update``; no reward model, the same rollouts);
 4. test the new policy: one sample per test task (temperature 1.0, the same tasks and seeds at
-   every iteration and for every reward), appended to ``OUT/improve.jsonl`` with the
-   iteration's compute. Iteration 0 is the starting policy, tested the same way.
+   every iteration and for every reward), scored by the env's metric (success; BabyAI: mean
+   reward), appended to ``OUT/improve.jsonl`` with the iteration's compute. Iteration 0 is the starting policy, tested the same way.
 Every stage resumes: collect, labels and reward-model training resume themselves, a policy
 update is written atomically, an iteration with a record is skipped; a different config in
 the same OUT is refused.
@@ -191,12 +191,13 @@ def _record(cfg: ImproveConfig, out: Path, k: int, policy: Path, compute: dict[s
     tasks = first_tasks(entry, "test", cfg.test_tasks)
     trajs = collect_in_memory(entry.env_id, HFPolicy(str(policy), temperature=1.0), tasks, 1, cfg.seed,
                               env_kwargs={"split": "test"}, progress=progress)
-    won = [float(t.won) for t in trajs]
+    won, rewards = [float(t.won) for t in trajs], [float(t.final_reward) for t in trajs]
+    values = won if entry.metric == "success" else rewards  # the env's metric (BabyAI: mean reward)
     record = {"kind": "improve", "config": asdict(cfg), "iteration": k, "policy": str(policy),
               "weights_sha256": file_digest(policy / "model.safetensors"),
-              "test": {"split": "test", "task_ids": [t.task_id for t in trajs], "won": won,
-                       "success": sum(won) / max(1, len(won)),
-                       "mean_reward": sum(t.final_reward for t in trajs) / max(1, len(trajs)),
+              "test": {"split": "test", "task_ids": [t.task_id for t in trajs], "won": won, "rewards": rewards,
+                       "metric": entry.metric, "values": values, "value": sum(values) / max(1, len(values)),
+                       "success": sum(won) / max(1, len(won)), "mean_reward": sum(rewards) / max(1, len(rewards)),
                        "env_steps": sum(t.compute.env_steps for t in trajs)},
               "compute": compute, "git_commit": git_commit(), "packages": package_versions()}
     append_records(out / RECORDS, [record])

@@ -1,5 +1,8 @@
 """Tables and figures of ``improve`` runs: test success per iteration with CIs, paired final policies.
 
+"success" below is each record's env metric (``test.metric``: success; BabyAI: mean reward); the
+column ``won`` holds its per-task values.
+
 Runs are ``improve`` output dirs (``improve.jsonl``), one per (env, reward, seed). Per (env,
 reward, iteration) the table gives the mean test success over seeds and tasks and a 95% CI from
 a two-level bootstrap (seeds resampled, then tasks within each: the between-seed spread is in
@@ -44,9 +47,12 @@ def load(paths: Iterable[str | Path]) -> pd.DataFrame:
             try:
                 r = json.loads(line)
                 c = r["compute"]
+                test = r["test"]
+                values = list(test.get("values", test["won"]))  # records before the metric field: success
                 rows.append({"run": str(path.parent), "env": r["config"]["env"], "reward": r["config"]["reward"],
                              "seed": int(r["config"]["seed"]), "iteration": int(r["iteration"]),
-                             "success": float(r["test"]["success"]), "won": list(r["test"]["won"]),
+                             "metric": test.get("metric", "success"),
+                             "success": sum(values) / max(1, len(values)), "won": values,
                              "task_ids": list(r["test"]["task_ids"]),
                              "tokens": sum(int(c.get(k, 0)) for k in ("policy_tokens_in", "policy_tokens_out",
                                                                         "rm_tokens", "rm_train_tokens",
@@ -78,7 +84,7 @@ def success_table(df: pd.DataFrame) -> pd.DataFrame:
     out = []
     for (env, reward, it), g in df.groupby(["env", "reward", "iteration"]):
         lo, hi = two_level_ci(list(g["won"]))
-        out.append({"env": env, "reward": reward, "iteration": it, "seeds": len(g),
+        out.append({"env": env, "reward": reward, "iteration": it, "metric": g["metric"].iloc[0], "seeds": len(g),
                     "tasks": len(g["won"].iloc[0]), "success": float(np.mean(list(g["won"]))),
                     "ci_low": lo, "ci_high": hi,
                     "per_seed": " ".join(f"{v:.3f}" for v in g["success"]),
@@ -134,7 +140,7 @@ def figures(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
         axes[0].set_xticks(sorted(g["iteration"].unique()))
         axes[1].set_xlabel("total tokens (millions): rollouts, labels, RM, update")
         for ax in axes:
-            ax.set_ylabel("test success")
+            ax.set_ylabel("test " + ("success" if g["metric"].iloc[0] == "success" else "mean reward"))
             ax.legend(fontsize=8)
         fig.suptitle(f"{env}: policy improvement (mean over seeds, 95% CI)")
         fig.tight_layout()

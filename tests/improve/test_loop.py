@@ -121,6 +121,8 @@ def test_records_carry_test_success_and_compute(policy_dir, tmp_path):
     assert first["iteration"] == 0 and first["compute"] == {}
     assert last["test"]["task_ids"] == first["test"]["task_ids"] == [0, 1]
     assert 0.0 <= last["test"]["success"] <= 1.0 and len(last["test"]["won"]) == 2
+    # BabyAI is scored by its mean reward, as in the paper
+    assert last["test"]["metric"] == "reward" and last["test"]["values"] == last["test"]["rewards"]
     c = last["compute"]
     assert c["env_steps"] > 0 and c["policy_tokens_out"] > 0 and c["rm_tokens"] == 0
     assert c["update"]["examples"] >= 0 and last["config"]["reward"] == "outcome"

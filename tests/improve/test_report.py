@@ -59,6 +59,15 @@ def test_plot_writes_the_improve_figures_and_tables(tmp_path):
     assert "agentprm" in text and "p_holm" in text
 
 
+def test_the_env_metric_is_what_is_compared(tmp_path):
+    d = _run(tmp_path, "agentprm", 0, [[1.0, 0.0]])
+    record = json.loads((d / "improve.jsonl").read_text())
+    record["test"].update(metric="reward", values=[0.5, 0.25])
+    (d / "improve.jsonl").write_text(json.dumps(record) + "\n")
+    row = success_table(load([tmp_path])).iloc[0]
+    assert row["metric"] == "reward" and row["success"] == 0.375
+
+
 def test_a_damaged_record_is_a_one_line_error(tmp_path):
     d = _run(tmp_path, "agentprm", 0, [[1.0]])
     (d / "improve.jsonl").write_text("{not json\n")
