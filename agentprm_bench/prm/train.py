@@ -196,6 +196,8 @@ def _train(cfg: TrainConfig, out: Path, progress: bool) -> dict[str, Any]:
     resume = (out / STATE).is_file() and (out / RM_META).is_file()
     if resume:
         state = {**state, **load_state(out / STATE)}
+        if state["epoch"] >= cfg.epochs:  # the checkpoint closed an iteration: resume at the next one
+            state.update(iteration=state["iteration"] + 1, epoch=0)
         rm = RewardModel.load(out, device=device)
         if rm.meta.get("train_config") != json.loads(json.dumps(asdict(cfg))):
             raise UserError(f"{out} holds a reward model trained with other settings; use another --out")

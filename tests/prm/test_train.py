@@ -94,6 +94,31 @@ def test_agentprm_killed_mid_iteration_resumes_to_bit_identical_weights(data, ti
     assert (tmp_path / "whole" / "reward_model.json").read_bytes() == before
 
 
+def test_agentprm_killed_after_an_iteration_closed_resumes_at_the_next(data, tiny_model_dir, tmp_path, monkeypatch):
+    """Killed after iteration 1's targets were saved but before its first checkpoint (the last
+    checkpoint closed iteration 0): the resume starts iteration 1 afresh and ends bit-identical."""
+    from safetensors.torch import load_file
+
+    from agentprm_bench.prm import train as train_module
+
+    cfg = config(data, tiny_model_dir, "agentprm", iterations=2)
+    train_reward_model(cfg, tmp_path / "whole", progress=False)
+    original = train_module._save_targets
+
+    def killed_in_iteration_one(out, iteration, items):
+        original(out, iteration, items)
+        if iteration == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "_save_targets", killed_in_iteration_one)
+    with pytest.raises(KeyboardInterrupt):
+        train_reward_model(cfg, tmp_path / "cut", progress=False)
+    monkeypatch.setattr(train_module, "_save_targets", original)
+    train_reward_model(cfg, tmp_path / "cut", progress=False)
+    a, b = load_file(str(tmp_path / "whole" / "model.safetensors")), load_file(str(tmp_path / "cut" / "model.safetensors"))
+    assert all(bool((a[k] == b[k]).all()) for k in a)
+
+
 def test_label_kind_and_inputs_are_checked(data, tiny_model_dir, tmp_path):
     with pytest.raises(UserError, match="--rm mc-prm needs mc labels .* td-gae labels"):
         train_reward_model(config(data, tiny_model_dir, "mc-prm"), tmp_path / "m", progress=False)
