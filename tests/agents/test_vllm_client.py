@@ -132,3 +132,14 @@ def test_serve_adds_the_admissible_processor_and_cpu_settings_unless_given():
 def test_offline_engine_on_a_missing_model_dir_is_one_clear_error(tmp_path):
     with pytest.raises(UserError, match=r"model directory .*nowhere not found .*train-policy"):
         make_policy("vllm", model=str(tmp_path / "nowhere"))
+
+
+def test_head_size_is_read_from_the_config(tmp_path):
+    from agentprm_bench.agents.vllm_policy import _head_dim
+
+    (tmp_path / "config.json").write_text(json.dumps({"hidden_size": 128, "num_attention_heads": 4}))
+    assert _head_dim(tmp_path) == 32
+    (tmp_path / "config.json").write_text(json.dumps({"hidden_size": 128, "num_attention_heads": 4, "head_dim": 64}))
+    assert _head_dim(tmp_path) == 64
+    (tmp_path / "config.json").write_text("{damaged")
+    assert _head_dim(tmp_path) is None

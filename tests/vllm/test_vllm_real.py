@@ -125,3 +125,20 @@ def test_cli_run_appends_a_record(how, policy_dir, server, tmp_path):
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert len(records) == 1
     assert records[0]["config"]["base_url" if how == "server" else "backend"] == (server if how == "server" else "vllm")
+
+
+def test_a_head_size_the_cpu_backend_lacks_is_one_clear_error(tmp_path):
+    """head_dim 16 loads in vLLM's CPU backend, then its engine dies at the first step: refused up front."""
+    import torch
+
+    from agentprm_bench.agents.bc import TrainPolicyConfig, build_model, train_tokenizer
+    from agentprm_bench.errors import UserError
+
+    if torch.cuda.is_available():
+        pytest.skip("the check is for vLLM's CPU backend")
+    tok = train_tokenizer(["Action: get 1 oak log"] * 20, 300)
+    model = build_model(TrainPolicyConfig(env="textcraft", hidden_size=64, heads=4, layers=1), tok)
+    model.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    with pytest.raises(UserError, match=r"attention head size 16; .*use --backend hf"):
+        make_policy("vllm", model=str(tmp_path))
