@@ -372,10 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trajectories", help="a collect output dir or its trajectories.jsonl")
     p.add_argument("--out", help="with --probe: append the metrics to OUT/probe_eval.jsonl")
     p.set_defaults(func=cmd_eval_rm)
+    from agentprm_bench.cli_improve import add_improve_command
     from agentprm_bench.cli_probe import add_probe_commands
     from agentprm_bench.cli_search import add_search_commands
-
-    from agentprm_bench.cli_improve import add_improve_command
 
     add_search_commands(sub)
     add_probe_commands(sub)

@@ -10,6 +10,7 @@ the tokens they already encoded.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any, Sequence
 
@@ -18,11 +19,18 @@ import torch
 RowKV = list[tuple[torch.Tensor, torch.Tensor]]  # per layer (keys, values), each (1, H, P, D)
 
 
+@functools.cache
+def _takes_cache(model_class: type) -> bool:
+    """Whether the class's forward names its KV cache ``cache`` (transformers 5.2x) rather than
+    ``past_key_values``; looked up once per class, not at every decoding step."""
+    return "cache" in inspect.signature(model_class.forward).parameters
+
+
 def with_cache(model: Any, past: Any, **inputs: Any) -> tuple[Any, Any]:
     """``model(**inputs, use_cache=True)`` continuing the KV cache ``past`` -> (output, its cache).
     transformers renamed the argument and output ``past_key_values`` to ``cache`` (5.2x; the old
     name warns): whichever ``model.forward`` takes is used."""
-    new = "cache" in inspect.signature(model.forward).parameters
+    new = _takes_cache(type(model))
     out = model(**inputs, use_cache=True, **{"cache" if new else "past_key_values": past})
     return out, out["cache"] if new else out.past_key_values
 

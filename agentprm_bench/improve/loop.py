@@ -117,14 +117,15 @@ def _improve(cfg: ImproveConfig, out: Path, progress: bool) -> list[dict[str, An
         else:
             rm_dir, rm_compute = _reward_model(cfg, policy, rollouts, it, seed, progress)
             compute.update(rm_compute)
-            states, replay_steps = _states(trajs, cfg.states, seed)
-            compute["env_steps"] += replay_steps  # replaying to recover each state's admissible actions
             update = _load_update(new)
-            if update is None:
+            if update is None:  # a finished update (resume) needs neither the replays nor the reward model
                 from agentprm_bench.prm.model import RewardModel
 
+                states, replay_steps = _states(trajs, cfg.states, seed)
                 rm = RewardModel.load(rm_dir)
                 update = dpo_update(policy, new, states, rm.score_expansions, settings, progress)
+                update["replay_env_steps"] = replay_steps  # replays recovering each state's admissible actions
+            compute["env_steps"] += update["replay_env_steps"]
         write_text_atomic(it / "update.json", json.dumps(update, indent=2) + "\n")
         for key in ("policy_tokens_in", "policy_tokens_out"):
             compute[key] += update.get(key, 0)

@@ -84,27 +84,22 @@ def dpo_update(policy_dir: Path, out_dir: Path, states: Sequence[History], score
     torch.manual_seed(settings.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.0)
     model.train()
-    losses, train_tokens, steps = [], 0, 0
+    losses, train_tokens = [], 0
     order = list(range(len(pairs)))
     bar = progress_bar(total=settings.epochs * -(-len(pairs) // settings.batch_size), desc="dpo", disable=not progress)
     for _ in range(settings.epochs):
         rng.shuffle(order)
         for start in range(0, len(order), settings.batch_size):
             idx = order[start:start + settings.batch_size]
-            both = [chosen[i] for i in idx] + [rejected[i] for i in idx]
-            ids, starts, lengths = _pad(both, tok.pad_token_id, model.device)
-            logits = model(input_ids=ids, attention_mask=(torch.arange(ids.shape[1], device=ids.device)[None]
-                                                          < lengths[:, None]).long()).logits
-            pi = reply_logps(logits, ids, starts, lengths)
+            pi, n = _batch_logps(model, [chosen[i] for i in idx] + [rejected[i] for i in idx], tok.pad_token_id)
             loss = dpo_loss(pi[: len(idx)], pi[len(idx):], ref_c[idx], ref_r[idx], settings.beta)
             losses.append(_step(opt, model, loss))
-            train_tokens += int(lengths.sum())
-            steps += 1
+            train_tokens += n
             bar.update(1)
     bar.close()
     model.eval()
     _save(model, tok, policy_dir, out_dir, {"update": "dpo", "pairs": len(pairs)})
-    return {"states": len(states), "pairs": len(pairs), "optimizer_steps": steps,
+    return {"states": len(states), "pairs": len(pairs), "optimizer_steps": len(losses),
             "first_loss": losses[0] if losses else None, "final_loss": float(np.mean(losses[-5:])) if losses else None,
             "policy_tokens_in": sum(s.tokens_in for row in samples for s in row),
             "policy_tokens_out": sum(s.tokens_out for row in samples for s in row),
@@ -123,19 +118,18 @@ def rft_update(policy_dir: Path, out_dir: Path, examples: Sequence[tuple[History
     rng = random.Random(settings.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.0)
     model.train()
-    losses, train_tokens, steps = [], 0, 0
+    losses, train_tokens = [], 0
     bar = progress_bar(total=settings.epochs * -(-len(rows) // settings.batch_size), desc="rft", disable=not progress)
     for _ in range(settings.epochs):
         for ids, attn, labels, _ in batches(rows, settings.batch_size, tok.pad_token_id, len(tok), rng):
             ids, attn, labels = ids.to(model.device), attn.to(model.device), labels.to(model.device)
             losses.append(_step(opt, model, bc_loss(model(input_ids=ids, attention_mask=attn).logits, labels)))
             train_tokens += int(attn.sum())
-            steps += 1
             bar.update(1)
     bar.close()
     model.eval()
     _save(model, tok, policy_dir, out_dir, {"update": "rft", "examples": len(rows)})
-    return {"examples": len(rows), "optimizer_steps": steps,
+    return {"examples": len(rows), "optimizer_steps": len(losses),
             "first_loss": losses[0] if losses else None, "final_loss": float(np.mean(losses[-5:])) if losses else None,
             "policy_tokens_in": 0, "policy_tokens_out": 0, "rm_tokens": 0, "train_tokens": train_tokens}
 
@@ -156,23 +150,22 @@ def _max_len(policy_dir: Path, model: Any) -> int:
     return int(min(stored.get("max_len", limit), limit))
 
 
-def _pad(rows: Sequence[tuple[list[int], int]], pad: int, device: Any) -> tuple[torch.Tensor, ...]:
-    """Right-padded ids (B, L), reply starts (B,), lengths (B,)."""
+def _batch_logps(model: Any, rows: Sequence[tuple[list[int], int]], pad: int) -> tuple[torch.Tensor, int]:
+    """Summed reply log-probs (B,) of (ids, reply start) rows, right-padded into one forward
+    pass, and the tokens read."""
     width = max(len(seq) for seq, _ in rows)
     ids = torch.full((len(rows), width), pad, dtype=torch.long)
     for b, (seq, _) in enumerate(rows):
         ids[b, : len(seq)] = torch.tensor(seq)
-    starts = torch.tensor([s for _, s in rows])
-    lengths = torch.tensor([len(seq) for seq, _ in rows])
-    return ids.to(device), starts.to(device), lengths.to(device)
+    starts = torch.tensor([s for _, s in rows], device=model.device)
+    lengths = torch.tensor([len(seq) for seq, _ in rows], device=model.device)
+    ids = ids.to(model.device)
+    attn = (torch.arange(width, device=model.device)[None] < lengths[:, None]).long()
+    return reply_logps(model(input_ids=ids, attention_mask=attn).logits, ids, starts, lengths), int(lengths.sum())
 
 
 def _logps(model: Any, rows: Sequence[tuple[list[int], int]], pad: int, batch_size: int) -> torch.Tensor:
-    out = []
-    for start in range(0, len(rows), batch_size):
-        ids, starts, lengths = _pad(rows[start:start + batch_size], pad, model.device)
-        attn = (torch.arange(ids.shape[1], device=ids.device)[None] < lengths[:, None]).long()
-        out.append(reply_logps(model(input_ids=ids, attention_mask=attn).logits, ids, starts, lengths))
+    out = [_batch_logps(model, rows[start:start + batch_size], pad)[0] for start in range(0, len(rows), batch_size)]
     return torch.cat(out) if out else torch.zeros(0)
 
 
