@@ -376,15 +376,24 @@ class RewardModel:
             scores[groups[g][0]][j] = v
         return tokens
 
-    def _score_long(self, s: Serialized) -> tuple[np.ndarray, int]:
-        """Windows of ``max_len`` tokens: exact for steps ending inside the first window, at
-        least ``max_len // 2`` tokens of preceding context for every later step."""
-        scores, tokens, i = np.zeros(len(s.ends), dtype=np.float32), 0, 0
+    def windows(self, s: Serialized) -> list[tuple[int, int, list[int]]]:
+        """How a trajectory longer than ``max_len`` is read: (start, stop, steps) token windows,
+        exact for steps ending inside the first window, at least ``max_len // 2`` tokens of
+        preceding context for every later step. One window ``(0, len, all steps)`` if it fits."""
+        out, i = [], 0
         while i < len(s.ends):
             start = 0 if s.ends[i] < self.max_len else s.ends[i] + 1 - self.max_len // 2
-            stop = start + self.max_len
+            stop = min(start + self.max_len, len(s.ids))
             js = [j for j in range(i, len(s.ends)) if s.ends[j] < stop]
+            out.append((start, stop, js))
+            i = js[-1] + 1
+        return out
+
+    def _score_long(self, s: Serialized) -> tuple[np.ndarray, int]:
+        """Per-step scores of a trajectory read in ``windows``, and tokens read."""
+        scores, tokens = np.zeros(len(s.ends), dtype=np.float32), 0
+        for start, stop, js in self.windows(s):
             raw, _, n = self.forward_steps([Serialized(s.ids[start:stop], [s.ends[j] - start for j in js])])
             scores[js] = self.squash(raw)[0].float().cpu().numpy()
-            tokens, i = tokens + n, js[-1] + 1
+            tokens += n
         return scores, tokens

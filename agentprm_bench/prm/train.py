@@ -4,7 +4,9 @@ Reads top to bottom: load labels -> split tasks into train/validation -> value h
 backbone (or resume) -> for each iteration: (AgentPRM) recompute TD-GAE targets with the
 current model, then epochs of AdamW steps on the model's loss -> validate (step MSE against
 the targets, AUC of the final-step score against success) -> checkpoint. Under ``torchrun``
-each rank trains on its share of every epoch's batches inside DistributedDataParallel.
+each rank trains on its share of every epoch's batches inside DistributedDataParallel. A
+trajectory longer than ``max_len`` tokens is trained in the context windows scoring reads it in
+(``pieces``), so no trajectory is left out for its length.
 
 Reward models (``REWARD_MODELS``):
   orm          last step regresses the outcome (any labels)
@@ -81,6 +83,37 @@ class Item:
     task_id: int
 
 
+@dataclass(frozen=True)
+class Piece:
+    """What one training row reads: a whole trajectory, or one of the context windows a trajectory
+    longer than ``max_len`` is scored in (``RewardModel.windows``), so long trajectories (on BabyAI
+    mostly failures) are trained on rather than dropped. ``steps`` are the item's step indices,
+    one per ``seq.ends``; with ``lead`` the first one is context only (AgentPRM's progress term of
+    the window's first trained step needs the previous step's score) and carries no loss."""
+    item: int
+    seq: Serialized
+    steps: list[int]
+    lead: bool = False
+
+
+def pieces(rm: RewardModel, items: list[Item], kind: str) -> list[Piece]:
+    """Training rows of ``items``: one per trajectory that fits the context, else one per window
+    (ORM: only the window holding the last step, the one its loss reads)."""
+    out = []
+    for k, it in enumerate(items):
+        s = it.seq
+        if len(s.ids) <= rm.max_len:
+            out.append(Piece(k, s, list(range(len(s.ends)))))
+            continue
+        for start, stop, js in rm.windows(s):
+            if kind == "orm" and js[-1] != len(s.ends) - 1:
+                continue
+            lead = kind == "agentprm" and js[0] > 0 and s.ends[js[0] - 1] >= start
+            steps = [js[0] - 1] * lead + js
+            out.append(Piece(k, Serialized(s.ids[start:stop], [s.ends[j] - start for j in steps]), steps, lead))
+    return out
+
+
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     """Area under the ROC curve (ties count half); NaN when only one class is present."""
     scores, labels = np.asarray(scores, float), np.asarray(labels, bool)
@@ -112,11 +145,15 @@ def _items(cfg: TrainConfig, rm: RewardModel) -> list[Item]:
     return items
 
 
-def _loss(cfg: TrainConfig, m: torch.Tensor, mask: torch.Tensor, batch: list[Item]) -> torch.Tensor:
-    width = m.shape[1]
+def _loss(cfg: TrainConfig, m: torch.Tensor, mask: torch.Tensor, rows: list[Piece], items: list[Item]) -> torch.Tensor:
+    """The reward model's loss on a batch of rows: m, mask (B, T) as ``forward_steps`` returns them."""
     q = torch.zeros_like(m)
-    for i, it in enumerate(batch):
-        q[i, : len(it.q)] = torch.as_tensor(it.q[:width], dtype=m.dtype)
+    mask = mask.clone()
+    for i, p in enumerate(rows):
+        q[i, : len(p.steps)] = torch.as_tensor(items[p.item].q[p.steps], dtype=m.dtype)
+        if p.lead:
+            mask[i, 0] = 0.0
+    batch = [items[p.item] for p in rows]
     outcome = torch.tensor([it.outcome for it in batch], dtype=m.dtype, device=m.device)
     if cfg.rm == "orm":
         return losses.orm_loss(m, outcome, mask)
@@ -132,17 +169,23 @@ def _loss(cfg: TrainConfig, m: torch.Tensor, mask: torch.Tensor, batch: list[Ite
 
 @torch.no_grad()
 def _step_scores(rm: RewardModel, items: list[Item], batch_size: int = 16) -> list[np.ndarray]:
-    """Each item's per-step scores under the current model (evaluation mode, squashed)."""
+    """Each item's per-step scores under the current model (evaluation mode, squashed); a
+    trajectory longer than the context is read in windows, as scoring reads it."""
     was_training = rm.model.training
     rm.model.eval()
-    out = []
-    for start in range(0, len(items), batch_size):
-        chunk = items[start:start + batch_size]
-        scores, _, _ = rm.forward_steps([it.seq for it in chunk])
+    out: list[np.ndarray | None] = [None] * len(items)
+    fit = [k for k, it in enumerate(items) if len(it.seq.ids) <= rm.max_len]
+    for start in range(0, len(fit), batch_size):
+        chunk = fit[start:start + batch_size]
+        scores, _, _ = rm.forward_steps([items[k].seq for k in chunk])
         scores = rm.squash(scores)
-        out += [scores[row, : len(it.q)].float().cpu().numpy() for row, it in enumerate(chunk)]
+        for row, k in enumerate(chunk):
+            out[k] = scores[row, : len(items[k].q)].float().cpu().numpy()
+    for k, it in enumerate(items):
+        if out[k] is None:
+            out[k] = rm._score_long(it.seq)[0]
     rm.model.train(was_training)
-    return out
+    return [s for s in out if s is not None]
 
 
 def _refresh_td_targets(rm: RewardModel, items: list[Item], cfg: TrainConfig) -> None:
@@ -206,15 +249,15 @@ def _train(cfg: TrainConfig, out: Path, progress: bool) -> dict[str, Any]:
     else:
         rm = RewardModel.from_backbone(cfg.backbone, meta, device=device)
     items = _items(cfg, rm)
-    fitting = [it for it in items if len(it.seq.ids) <= cfg.max_len]
-    if len(fitting) < len(items):
-        log.warning("%d of %d trajectories exceed --max-len %d tokens and are left out of training",
-                    len(items) - len(fitting), len(items), cfg.max_len)
-    items = fitting or items
     val_tasks = {t for t in {it.task_id for it in items} if zlib.crc32(f"{cfg.seed}:{t}".encode()) % 1000
                  < 1000 * cfg.val_fraction}
     train_items = [it for it in items if it.task_id not in val_tasks]
     val_items = [it for it in items if it.task_id in val_tasks and it.expert == 0.0]
+    rows = pieces(rm, train_items, cfg.rm)
+    if len(rows) > len(train_items):
+        log.info("%d of %d training trajectories exceed --max-len %d tokens: trained in %d context windows",
+                 sum(len(it.seq.ids) > cfg.max_len for it in train_items), len(train_items), cfg.max_len,
+                 len(rows) - sum(len(it.seq.ids) <= cfg.max_len for it in train_items))
     model = rm.model.train()
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
@@ -224,7 +267,7 @@ def _train(cfg: TrainConfig, out: Path, progress: bool) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - a truncated or foreign file: torch raises many kinds
             raise UserError(f"{out / OPTIMIZER} is damaged ({type(exc).__name__}); delete {out} and train "
                             f"again") from None
-    per_epoch = math.ceil(len(train_items) / cfg.batch_size / world / cfg.grad_accum)
+    per_epoch = math.ceil(len(rows) / cfg.batch_size / world / cfg.grad_accum)
     total = cfg.iterations * cfg.epochs * per_epoch
     bar = progress_bar(total=total, initial=state["step"], desc=f"train {cfg.rm}", disable=not progress or rank != 0)
     t_start, tokens = time.perf_counter() - state["seconds"], state["train_tokens"]
@@ -240,15 +283,15 @@ def _train(cfg: TrainConfig, out: Path, progress: bool) -> dict[str, Any]:
             if rank == 0:
                 _save_targets(out, it_idx, train_items + val_items)
         for epoch in range(state["epoch"] if it_idx == state["iteration"] else 0, cfg.epochs):
-            order = sorted(range(len(train_items)), key=lambda i: len(train_items[i].seq.ids))
+            order = sorted(range(len(rows)), key=lambda i: len(rows[i].seq.ids))
             batches = [order[i:i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
             random.Random(cfg.seed * 1000 + it_idx * 100 + epoch).shuffle(batches)
             for k, group in enumerate(batches[rank::world]):
-                batch = [train_items[i] for i in group]
+                batch = [rows[i] for i in group]
                 with autocast:
                     scores, mask, n = rm.forward_steps([b.seq for b in batch]) if ddp is model else \
                         _ddp_forward(ddp, rm, [b.seq for b in batch])
-                    loss = _loss(cfg, scores.float(), mask, batch) / cfg.grad_accum
+                    loss = _loss(cfg, scores.float(), mask, batch, train_items) / cfg.grad_accum
                 loss.backward()
                 tokens += n
                 if (k + 1) % cfg.grad_accum == 0 or k + 1 == len(batches[rank::world]):
@@ -274,7 +317,8 @@ def _train(cfg: TrainConfig, out: Path, progress: bool) -> dict[str, Any]:
             break
         state.update(iteration=it_idx + 1, epoch=0)
     bar.close()
-    final = {"train_trajectories": len(train_items), "val_trajectories": len(val_items), "steps": state["step"],
+    final = {"train_trajectories": len(train_items), "train_rows": len(rows), "val_trajectories": len(val_items),
+             "steps": state["step"],
              "train_tokens": tokens, "seconds": round(time.perf_counter() - t_start, 1),
              "stopped_early": stopped, **(state["history"][-1] if state["history"] else {})}
     if rank == 0:

@@ -183,3 +183,58 @@ def test_training_lowers_the_training_loss(data, tiny_model_dir, tmp_path):
     train_reward_model(cfg, tmp_path / "p", progress=False)
     trained = mse(RewardModel.load(tmp_path / "p", device="cpu"))
     assert trained < 0.8 * untrained, (untrained, trained)
+
+
+def test_loss_over_context_windows_equals_the_loss_over_the_whole_trajectory():
+    """AgentPRM's loss on a trajectory cut into two windows (the second with its lead step, which only
+    gives the progress term its previous score) equals the loss on the whole trajectory, given the
+    same step scores: every step's promise and progress term is counted once."""
+    import torch
+
+    from agentprm_bench.prm.model import Serialized
+    from agentprm_bench.prm.train import Item, Piece, _loss
+
+    q = np.array([0.1, 0.3, 0.2, 0.6, 0.9])
+    item = Item(Serialized([0] * 10, [1, 3, 5, 7, 9]), q, np.array([0, 0, 0, 0, 1.0]), 1.0, True, 0.0, 0)
+    m = torch.tensor([[0.5, -0.2, 0.4, 0.1, 0.7]])
+    cfg = TrainConfig(rm="agentprm", labels="-", backbone="-", beta=0.5)
+    whole = _loss(cfg, m, torch.ones(1, 5), [Piece(0, item.seq, [0, 1, 2, 3, 4])], [item])
+    first, second = Piece(0, item.seq, [0, 1, 2]), Piece(0, item.seq, [2, 3, 4], lead=True)
+    windows = torch.tensor([[0.5, -0.2, 0.4], [0.4, 0.1, 0.7]])
+    split = _loss(cfg, windows, torch.ones(2, 3), [first, second], [item])
+    assert split.item() == pytest.approx(whole.item(), abs=1e-7)
+    no_lead = _loss(cfg, torch.tensor([[0.5, -0.2, 0.4], [0.1, 0.7, 0.0]]), torch.tensor([[1.0, 1, 1], [1, 1, 0]]),
+                    [Piece(0, item.seq, [0, 1, 2]), Piece(0, item.seq, [3, 4])], [item])
+    assert no_lead.item() != pytest.approx(whole.item(), abs=1e-4)  # the check can tell a wrong split
+
+
+@pytest.mark.parametrize("rm", ["orm", "pvm", "agentprm"])
+def test_trajectories_longer_than_max_len_are_trained_in_windows(data, tiny_model_dir, tmp_path, rm):
+    """No trajectory is dropped for its length (on BabyAI that dropped mostly failures): each is cut into
+    the windows scoring reads; every step is trained once (ORM: the window of its last step), tokens line up."""
+    from agentprm_bench.prm import train as train_module
+
+    cfg = replace(config(data, tiny_model_dir, rm), val_fraction=0.0)
+    fresh = RewardModel.from_backbone(cfg.backbone, {"kind": rm, "output": "linear", "max_obs_chars": 200,
+                                                      "max_len": 1024}, device="cpu")
+    items = train_module._items(cfg, fresh)
+    max_len = int(np.median([len(it.seq.ids) for it in items]))  # about half the trajectories are too long
+    cfg, fresh.max_len = replace(cfg, max_len=max_len), max_len
+    long = [k for k, it in enumerate(items) if len(it.seq.ids) > max_len]
+    assert long and len(long) < len(items)
+    rows = train_module.pieces(fresh, items, rm)
+    for k in long:
+        its = [p for p in rows if p.item == k]
+        trained = [j for p in its for j in p.steps[int(p.lead):]]
+        if rm == "orm":  # the window holding the last step (the one its loss reads), once
+            assert len(its) == 1 and trained[-1] == len(items[k].q) - 1
+        else:
+            assert trained == list(range(len(items[k].q)))
+        assert any(p.lead for p in its) == (rm == "agentprm" and len(its) > 1)
+        for p in its:
+            assert len(p.seq.ids) <= max_len and len(p.seq.ends) == len(p.steps)
+            start = next(s for s in range(len(items[k].seq.ids)) if items[k].seq.ids[s:s + len(p.seq.ids)] == p.seq.ids)
+            assert [start + e for e in p.seq.ends] == [items[k].seq.ends[j] for j in p.steps]
+    assert rm == "orm" or any(sum(p.item == k for p in rows) > 1 for k in long)
+    metrics = train_reward_model(cfg, tmp_path / rm, progress=False)
+    assert metrics["train_trajectories"] == len(items) and metrics["train_rows"] == len(rows) > len(items) - (rm == "orm")
