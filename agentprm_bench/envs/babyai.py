@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import importlib
 import io
+from collections import OrderedDict
 from functools import lru_cache
 from typing import Any, Sequence
 
@@ -36,6 +38,8 @@ SEEDS_PER_LEVEL = 100
 NUM_TASKS = len(LEVELS) * SEEDS_PER_LEVEL
 TEST_SIZE = 90  # the paper's BabyAI test size; test = task ids 0..89 (every level at seeds 0 and 1, ten at seed 2)
 BOT_SLACK = 20  # bot primitives simulated beyond the longest menu action (its path may detour)
+VIEW_CACHE = 8192  # views remembered per process (_read_view), a few KB each
+_VIEWS: OrderedDict[tuple, View] = OrderedDict()
 PRIMITIVE_TEXT = {0: "turn left", 1: "turn right", 2: "move forward", 4: "drop", 5: "toggle"}
 
 
@@ -138,6 +142,13 @@ def _pose(env: Any, touched: tuple) -> tuple:
     return (tuple(int(c) for c in env.agent_pos), int(env.agent_dir), carrying, touched)
 
 
+def _start_signature(env: Any) -> bytes:
+    """A digest of a level's state: every cell's encoding, the agent's pose and what it carries."""
+    carrying = (env.carrying.type, env.carrying.color) if env.carrying is not None else None
+    pose = repr((env.grid.width, env.grid.height, tuple(int(c) for c in env.agent_pos), int(env.agent_dir), carrying))
+    return hashlib.blake2b(env.grid.encode().tobytes() + pose.encode(), digest_size=16).digest()
+
+
 def _interaction(env: Any, action: int) -> tuple:
     return (action, tuple(int(c) for c in env.front_pos)) if action in (3, 4, 5) else ()
 
@@ -197,6 +208,7 @@ class BabyAIEnv(TextEnv):
         self._reward = 0.0
         self._view: View | None = None
         self._image: np.ndarray | None = None
+        self._touched: tuple = ()
 
     @classmethod
     def num_tasks(cls) -> int:
@@ -223,7 +235,9 @@ class BabyAIEnv(TextEnv):
         self._won = False
         self._reward = 0.0
         self._image = obs["image"]
-        self._view = read_view(self.grid_env, obs)
+        self._touched = ()
+        self._start = _start_signature(self.grid_env)
+        self._view = read_view(self.grid_env, obs)  # not remembered: reset's obs can predate the state (see _read_view)
         self._initial: Any = None  # a copy of the level at reset, made when the oracle first needs it
         self._prims: list[int] = []
         self._tracker: list[Any] | None = None
@@ -254,12 +268,13 @@ class BabyAIEnv(TextEnv):
         env = self.grid_env
         for a in primitives:
             self._prims.append(a)
+            self._touched += _interaction(env, a)
             obs, reward, terminated, _, _ = env.step(a)
             changed = bool((obs["image"] != self._image).any())
             if not changed:
                 break
             self._image = obs["image"]
-        self._view = read_view(env, obs)
+        self._view = self._read_view(obs)
         text_out = self._view.description
         done = bool(terminated)
         if done:
@@ -272,6 +287,28 @@ class BabyAIEnv(TextEnv):
             text_out += "\n The task is completed."
         self._won = done
         return Step(f"{text_out}\n{menu_text(self._view.actions)}", reward=self._reward - before, terminated=done)
+
+    def _read_view(self, obs: dict[str, Any]) -> View:
+        """``read_view``, remembered per state. A level's state is its start state plus the
+        agent's pose, what it carries and the interactions so far (``_pose``), and the view is a
+        function of the state. The start is the grid's encoding itself, not (level, seed): a level
+        object reset with one seed can start differently after other seeds (the stale locked
+        room). Only views after a step are remembered: the observation a Carrying level's reset
+        returns can differ from the one its start state gives later (the server shows that too;
+        recorded). Rollouts of one task revisit states (every sample's start, turns back and
+        forth), and a copied env (pickling replays its actions: beam search) revisits every state
+        of its parent; the menu's path searches are most of a text step's cost. The cache is
+        shared by the process's envs (the key is the state's content); views are read-only; the
+        ``VIEW_CACHE`` most recently used are kept."""
+        key = (self._start, _pose(self.grid_env, self._touched))
+        view = _VIEWS.get(key)
+        if view is None:
+            view = _VIEWS[key] = read_view(self.grid_env, obs)
+            if len(_VIEWS) > VIEW_CACHE:
+                _VIEWS.popitem(last=False)
+        else:
+            _VIEWS.move_to_end(key)
+        return view
 
     def admissible_actions(self) -> list[str]:
         assert self._view is not None

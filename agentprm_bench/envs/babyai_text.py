@@ -33,6 +33,8 @@ TURN_LEFT, TURN_RIGHT, FORWARD, PICKUP, DROP, TOGGLE = 0, 1, 2, 3, 4, 5
 _DESCRIBED = ("door", "key", "ball", "box", "goal", "lava", "wall")
 _BLOCKING = ("wall", "box", "lava", "ball", "key")  # name substrings a path may not enter
 CHECK = "check available actions"
+_S = 1 << 12  # cell code stride in find_paths (BabyAI grids are at most 25 cells wide)
+_STEP = tuple(dx * _S + dy for dx, dy in DIR_TO_VEC)  # a forward move's change of cell code, by direction
 
 
 class View:
@@ -106,6 +108,55 @@ def find_path(start: tuple[int, int], start_dir: int, goal: tuple[int, int], blo
     return None
 
 
+def find_paths(start: tuple[int, int], start_dir: int, goals: set[tuple[tuple[int, int], bool]],
+               blocked: set[tuple[int, int]], xrange: range, yrange: range) -> dict[tuple[tuple[int, int], bool], list[int]]:
+    """``find_path`` for many (goal, arrive) pairs in one search, with objects in view: the search
+    does not depend on its goal until it stops, so each goal gets the path its own search returns
+    (taken at the pop that would have stopped it). Goals no path reaches are absent.
+
+    Cells are coded ``x * _S + y`` and nodes ``cell * 4 + direction``; a move is allowed where
+    ``find_path`` allows it (target cell inside the ranges and not blocked; a turn stays on its
+    cell, so it is allowed where that cell is)."""
+    allowed = {x * _S + y for x in xrange for y in yrange} - {x * _S + y for x, y in blocked}
+    arrive = {g[0] * _S + g[1]: g for g, a in goals if a}
+    face = {g[0] * _S + g[1]: g for g, a in goals if not a}
+    init = (start[0] * _S + start[1]) * 4 + start_dir
+    found: dict[tuple[tuple[int, int], bool], list[int]] = {}
+    queue = [init]
+    popped: set[int] = set()
+    parent: dict[int, tuple[int, int]] = {}
+    head = 0
+    while head < len(queue) and (arrive or face):
+        node = queue[head]
+        head += 1
+        popped.add(node)
+        cell, d = node >> 2, node & 3
+        ahead = cell + _STEP[d]
+        hits = []
+        if cell in arrive:
+            hits.append((arrive.pop(cell), True))
+        if ahead in face:
+            hits.append((face.pop(ahead), False))
+        for key in hits:
+            path, n = [], node
+            while n != init:
+                n, action = parent[n]
+                path.append(action)
+            found[key] = path[::-1]
+        if ahead in allowed:
+            nxt = ahead * 4 + d
+            if nxt not in popped:
+                queue.append(nxt)
+                parent[nxt] = (node, FORWARD)
+        if cell in allowed:
+            for action, turned in ((TURN_LEFT, (d - 1) & 3), (TURN_RIGHT, (d + 1) & 3)):
+                nxt = cell * 4 + turned
+                if nxt not in popped:
+                    queue.append(nxt)
+                    parent[nxt] = (node, action)
+    return found
+
+
 def read_view(env: Any, obs: dict[str, Any]) -> View:
     """The server's description and action menu for the unwrapped minigrid ``env`` after ``obs``."""
     size = env.agent_view_size
@@ -113,22 +164,24 @@ def read_view(env: Any, obs: dict[str, Any]) -> View:
     fwd, right = np.asarray(env.dir_vec), np.asarray(env.right_vec)
     top_left = np.asarray(pos) + fwd * (size - 1) - right * (size // 2)
     xrange, yrange = _ranges(top_left, fwd, right, size)
-    image, d = obs["image"], int(obs["direction"])
+    image, d = obs["image"].tolist(), int(obs["direction"])
     face = DIR_TO_VEC[d]
+    fx, fy, rx, ry = int(fwd[0]), int(fwd[1]), int(right[0]), int(right[1])
+    tx, ty = int(top_left[0]), int(top_left[1])
 
     objs: list[tuple[str, tuple[int, int], int]] = []  # (name, cell, distance)
     barriers: list[tuple[str, int]] = []  # (type, steps ahead) of boxes and walls on the facing line
     for vj in range(size):
         for vi in range(size):
-            cell = top_left - fwd * vj + right * vi
-            ax, ay = int(cell[0]), int(cell[1])
+            ax, ay = tx - fx * vj + rx * vi, ty - fy * vj + ry * vi
             dist = abs(pos[0] - ax) + abs(pos[1] - ay)
             if ax < 0 or ay < 0 or dist == 0:
                 continue
-            kind = IDX_TO_OBJECT[int(image[vi, vj, 0])]
+            code = image[vi][vj]
+            kind = IDX_TO_OBJECT[code[0]]
             if kind in _DESCRIBED:
-                color = IDX_TO_COLOR[int(image[vi, vj, 1])]
-                name = f"{color} {IDX_TO_STATE[int(image[vi, vj, 2])]} door" if kind == "door" else f"{color} {kind}"
+                color = IDX_TO_COLOR[code[1]]
+                name = f"{color} {IDX_TO_STATE[code[2]]} door" if kind == "door" else f"{color} {kind}"
                 objs.append((name, (ax, ay), dist))
             if kind in ("box", "wall"):
                 rel = (ax - pos[0], ay - pos[1])
@@ -161,8 +214,13 @@ def read_view(env: Any, obs: dict[str, Any]) -> View:
 
     blocked = {cell for name, cell, _ in objs if any(b in name for b in _BLOCKING)}
 
+    wanted = {(cell, False) for name, cell, _ in objs if "wall" not in name and "goal" not in name}
+    wanted |= {(cell, True) for name, cell, _ in objs if "goal" in name or "open door" in name}
+    found = find_paths(pos, d, wanted, blocked, xrange, yrange)  # every path the menu below asks for
+
     def path(goal: tuple[int, int], arrive: bool) -> list[int] | None:
-        return find_path(pos, d, goal, blocked, xrange, yrange, bool(objs), arrive)
+        steps = found.get((goal, arrive))
+        return None if steps is None else list(steps)
 
     actions: dict[str, list[int]] = {"turn left": [TURN_LEFT], "turn right": [TURN_RIGHT]}
     errors: dict[str, str] = {}

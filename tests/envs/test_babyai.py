@@ -83,3 +83,75 @@ def test_level_generation_prints_nothing(capfd):
         env.step(env.oracle_action())
     captured = capfd.readouterr()
     assert captured.out == "" and "Sampling rejected" not in captured.err
+
+
+def _walks(tasks: list[int], steps: int) -> list[str]:
+    """Observations of seeded random walks over the whole menu (pick-ups, drops, toggles included),
+    each task walked twice so the second walk revisits states; a pickled copy replays the first."""
+    import pickle
+
+    import numpy as np
+
+    env, out = BabyAIEnv(max_turns=steps), []
+    for task in tasks:
+        for walk in range(2):
+            rng = np.random.default_rng(task)
+            obs, info = env.reset(options={"task_id": task})
+            out.append(obs)
+            for _ in range(steps):
+                menu = info["admissible_actions"]
+                obs, _, terminated, truncated, info = env.step(menu[int(rng.integers(len(menu)))])
+                out.append(obs)
+                if terminated or truncated:
+                    break
+            if walk == 0:
+                copy = pickle.loads(pickle.dumps(env))  # replays the walk
+                out.append(copy.step("turn left")[0])
+    return out
+
+
+def test_remembered_views_equal_views_read_afresh(monkeypatch):
+    """The view cache (keyed by the state's content) gives the observations reading every view afresh
+    gives, on every level, with grid-changing actions and env copies; and it is actually hit."""
+    import agentprm_bench.envs.babyai as babyai
+
+    tasks = list(range(80))  # every level at seeds 0 and 1
+    babyai._VIEWS.clear()
+    reads = []
+    real = babyai.read_view
+    monkeypatch.setattr(babyai, "read_view", lambda *a: reads.append(1) or real(*a))
+    cached = _walks(tasks, 15)
+    steps = len(cached) - 2 * len(tasks)
+    assert len(reads) < 0.75 * steps  # revisited states were not read again
+    monkeypatch.setattr(babyai.BabyAIEnv, "_read_view", lambda self, obs: real(self.grid_env, obs))
+    assert _walks(tasks, 15) == cached
+
+
+def test_one_search_for_all_goals_equals_one_search_per_goal():
+    """find_paths (one breadth-first search for every object the menu asks about) returns, for each
+    goal, exactly the server's per-goal search (find_path), on states of random walks over all levels."""
+    import numpy as np
+
+    from agentprm_bench.envs import babyai_text as bt
+
+    env, checked = BabyAIEnv(max_turns=8), 0
+    for task in range(40):
+        rng = np.random.default_rng(task)
+        _, info = env.reset(options={"task_id": task})
+        for _ in range(8):
+            g = env.grid_env
+            size, pos = g.agent_view_size, (int(g.agent_pos[0]), int(g.agent_pos[1]))
+            fwd, right = np.asarray(g.dir_vec), np.asarray(g.right_vec)
+            xr, yr = bt._ranges(np.asarray(pos) + fwd * (size - 1) - right * (size // 2), fwd, right, size)
+            cells = [(x, y) for x in xr for y in yr if (x, y) != pos and 0 <= x < g.width and 0 <= y < g.height]
+            blocked = {c for c in cells if g.grid.get(*c) is not None and g.grid.get(*c).type != "door"}
+            goals = {(c, a) for c in cells for a in (True, False)}
+            many = bt.find_paths(pos, int(g.agent_dir), goals, blocked, xr, yr)
+            for c, a in goals:
+                assert many.get((c, a)) == bt.find_path(pos, int(g.agent_dir), c, blocked, xr, yr, True, a), (task, c, a)
+                checked += 1
+            menu = info["admissible_actions"]
+            _, _, terminated, truncated, info = env.step(menu[int(rng.integers(len(menu)))])
+            if terminated or truncated:
+                break
+    assert checked > 10_000

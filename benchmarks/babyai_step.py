@@ -1,0 +1,88 @@
+"""BabyAI: what AgentGym's text interface costs over the raw minigrid step.
+
+    python benchmarks/babyai_step.py [--tasks 90] [--steps 20] [--rounds 3]
+
+Seeded random walks of primitive text actions ("turn left", "turn right", "move forward", as the
+menu offers them) on the test tasks; the raw side replays the same primitives on minigrid's own
+level object (``env.step(int)``: its observation image, no text). Three ways, run task by task in
+turn so machine load hits them alike: ``raw`` minigrid; ``text, cold`` with the view cache emptied
+before the walk (every view read afresh: description, menu and its path searches); ``text, warm``
+the same walk again (every view remembered, as a copied env replaying its parent's actions, or a
+second sample revisiting the first's states). Prints microseconds per step and the ratio to raw,
+medians over rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from agentprm_bench.envs import babyai
+from agentprm_bench.envs.babyai import BabyAIEnv, make_level, reset_level
+
+PRIMITIVES = {"turn left": 0, "turn right": 1, "move forward": 2}
+
+
+def walk(env: BabyAIEnv, task: int, steps: int) -> list[str]:
+    rng = np.random.default_rng(task)
+    _, info = env.reset(options={"task_id": task})
+    actions = []
+    for _ in range(steps):
+        menu = [a for a in PRIMITIVES if a in info["admissible_actions"]]
+        actions.append(menu[int(rng.integers(len(menu)))])
+        _, _, terminated, truncated, info = env.step(actions[-1])
+        if terminated or truncated:
+            break
+    return actions
+
+
+def text_seconds(env: BabyAIEnv, task: int, actions: list[str]) -> float:
+    env.reset(options={"task_id": task})
+    t = time.perf_counter()
+    for a in actions:
+        env.step(a)
+    return time.perf_counter() - t
+
+
+def raw_seconds(level: object, seed: int, actions: list[str]) -> float:
+    reset_level(level, seed)
+    t = time.perf_counter()
+    for a in actions:
+        level.step(PRIMITIVES[a])  # type: ignore[attr-defined]
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=90)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    env = BabyAIEnv(max_turns=args.steps)
+    tasks = list(env.splits()["test"])[: args.tasks]
+    walks = {t: walk(env, t, args.steps) for t in tasks}
+    levels: dict[str, object] = {}
+    n = sum(len(w) for w in walks.values())
+    rows: dict[str, list[float]] = {"raw": [], "text, cold": [], "text, warm": []}
+    for _ in range(args.rounds):
+        total = dict.fromkeys(rows, 0.0)
+        for t in tasks:
+            name, seed = babyai.level_and_seed(t)
+            level = levels.setdefault(name, make_level(name))
+            total["raw"] += raw_seconds(level, seed, walks[t])
+            getattr(babyai, "_VIEWS", {}).clear()  # (absent before the cache: then cold = warm)
+            total["text, cold"] += text_seconds(env, t, walks[t])
+            total["text, warm"] += text_seconds(env, t, walks[t])
+        for k in rows:
+            rows[k].append(1e6 * total[k] / n)
+    raw = statistics.median(rows["raw"])
+    print(f"{'way':12s} {'us/step':>8s} {'x raw':>6s}   ({len(tasks)} tasks, {n} primitive steps, median of {args.rounds})")
+    for k, v in rows.items():
+        print(f"{k:12s} {statistics.median(v):8.0f} {statistics.median(v) / raw:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
