@@ -1,6 +1,7 @@
 """Beam search with and without the reward model's per-path KV cache, side by side.
 
     python benchmarks/search_speed.py [--tasks 10] [--envs textcraft,babyai] [--rm DIR] [--threads 1]
+    python benchmarks/search_speed.py --together [...]
 
 For each env, beam search @4x4 on the first test tasks with the noisy-oracle policy (p 0.5) and
 one reward model: re-encoding every live path at every depth (``score_expansions``, the old way)
@@ -10,6 +11,10 @@ reward-model token ratio (re-encode / cached) at @4x4 over all envs. Without ``-
 model is a small Qwen2-style model built from its config with a seeded random head and a 32k
 ``max_len`` (token counts do not depend on the weights' quality, only on the paths; a path longer
 than a reward model's ``max_len`` is scored in windows, uncached, either way).
+
+``--together``: instead, cached beam search one task at a time against all the tasks searched
+together (``beam_search_many``: one policy call and one reward-model call per depth for all of
+them), alternating which runs first per round; the LAST line is the wall-time ratio.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import torch
 from agentprm_bench.agents.base import make_policy
 from agentprm_bench.envs import resolve_env
 from agentprm_bench.prm.model import RewardModel
-from agentprm_bench.search.beam import beam_search
+from agentprm_bench.search.beam import beam_search, beam_search_many
 
 
 def small_rm(seed: int = 0) -> RewardModel:
@@ -50,10 +55,14 @@ def main() -> None:
     ap.add_argument("--envs", default="textcraft,babyai")
     ap.add_argument("--rm", default=None)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--together", action="store_true")
+    ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rm = RewardModel.load(args.rm) if args.rm else small_rm()
     policy = make_policy("noisy-oracle", p=0.5)
+    if args.together:
+        return together(args, rm, policy)
     print("| env | tasks | RM tokens re-encode | RM tokens cached | ratio | wall s re-encode | wall s cached | same answers |")
     print("|---|---|---|---|---|---|---|---|")
     total_old = total_new = 0
@@ -77,6 +86,32 @@ def main() -> None:
         print(f"| {entry.env_id} | {len(tasks)} | {old:,} | {new:,} | {old / max(1, new):.2f} | {t_old:.1f} | "
               f"{t_new:.1f} | {same}/{len(tasks)} |")
     print(f"beam rm-token ratio (re-encode / cached) at @4x4: {total_old / max(1, total_new):.2f}")
+
+
+def together(args: argparse.Namespace, rm: RewardModel, policy: object) -> None:
+    print("| env | tasks | wall s one at a time | wall s together | ratio | RM tokens (both) | same answers |")
+    print("|---|---|---|---|---|---|---|")
+    sum_one = sum_all = 0.0
+    for name in args.envs.split(","):
+        entry = resolve_env(name)
+        tasks = list(entry.load_class().splits()["test"][: args.tasks])
+        walls: dict[str, list[float]] = {"one": [], "all": []}
+        for r in range(args.rounds):
+            for way in (("one", "all") if r % 2 == 0 else ("all", "one")):
+                t0 = time.perf_counter()
+                if way == "one":
+                    alone = [beam_search(entry.env_id, t, policy, rm, 4, 4, seed=0) for t in tasks]
+                else:
+                    (best, _), compute = beam_search_many(entry.env_id, tasks, policy, rm, 4, 4, seed=0)
+                walls[way].append(time.perf_counter() - t0)
+        one, all_ = float(np.median(walls["one"])), float(np.median(walls["all"]))
+        same = sum([s.action for s in a.best.steps] == [s.action for s in b.steps] for a, b in zip(alone, best))
+        tokens = sum(a.compute.rm_tokens for a in alone)
+        assert tokens == compute.rm_tokens
+        sum_one, sum_all = sum_one + one, sum_all + all_
+        print(f"| {entry.env_id} | {len(tasks)} | {one:.1f} | {all_:.1f} | {one / all_:.2f} | {tokens:,} | "
+              f"{same}/{len(tasks)} |")
+    print(f"beam @4x4 wall-time ratio (one task at a time / together), median of {args.rounds}: {sum_one / sum_all:.2f}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ the game itself (``_reset_task``, ``_act``, ``admissible_actions``, ``oracle_act
 
 from __future__ import annotations
 
+import copy
+import pickle
 import string
 from typing import Any, Sequence
 
@@ -79,6 +81,11 @@ class TextEnv(gym.Env[str, str], EzPickle):
     charset: str = ASCII_CHARSET
     observation_max_length: int = 8192
     default_max_turns: int = 20
+    # ``snapshot``: attributes a copy shares with its original (read-only data, indexes, spaces,
+    # pure caches); None = the env has no snapshot and is copied by pickling (replaying its actions)
+    snapshot_shared: frozenset[str] | None = None
+    _BASE_SHARED = frozenset({"_ezpickle_args", "_ezpickle_kwargs", "_charset", "observation_space", "action_space",
+                              "spec", "_rng_state_at_reset", "_last_obs", "split", "render_mode"})
 
     def __init__(self, *, max_turns: int | None = None, split: str = "test", render_mode: str | None = None,
                  **ezpickle_kwargs: Any):
@@ -199,6 +206,20 @@ class TextEnv(gym.Env[str, str], EzPickle):
         """Quote user-typed text safely inside an observation."""
         text = sanitize(text, self._charset).replace("\n", " ")
         return text if len(text) <= limit else text[: limit - 3] + "..."
+
+    def snapshot(self) -> "TextEnv":
+        """An independent copy in the current state (beam search steps one per candidate).
+
+        Where the env names ``snapshot_shared``, every other attribute is deep-copied and those
+        are shared: no replay, microseconds. Else a pickled copy, which rebuilds the env and
+        replays the episode's actions. Both give the same future (tested for every env)."""
+        if self.snapshot_shared is None:
+            return pickle.loads(pickle.dumps(self))
+        shared = self._BASE_SHARED | self.snapshot_shared
+        new = object.__new__(type(self))
+        memo: dict[int, Any] = {}
+        new.__dict__.update({k: v if k in shared else copy.deepcopy(v, memo) for k, v in self.__dict__.items()})
+        return new
 
     # ----- pickling: constructor args + replay of the episode ------------------------------
     def __getstate__(self) -> dict[str, Any]:

@@ -152,6 +152,7 @@ class TextCraftEnv(TextEnv):
     """
 
     observation_max_length = 8192
+    snapshot_shared = frozenset({"rules", "_plans"})  # the recipe data; plans cached by (goal, inventory)
     default_max_turns = 20
 
     def __init__(self, *, max_turns: int | None = None, split: str = "test", render_mode: str | None = None,

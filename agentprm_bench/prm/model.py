@@ -35,6 +35,7 @@ from agentprm_bench.kvcache import common_prefix, left_padded, row_kv, with_cach
 from agentprm_bench.schema import check_digest, file_digest, fits, read_json
 
 RM_META = "reward_model.json"
+MAX_BATCH_TOKENS = 65_536  # padded tokens (rows x columns) per forward pass of search scoring
 WEIGHTS = "model.safetensors"
 
 
@@ -62,12 +63,10 @@ def serialize(env_id: str, observations: Sequence[str], actions: Sequence[str], 
         pos = at + len(ACTION_PREFIX + a)
         char_ends.append(pos - 1)
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    offsets = enc["offset_mapping"]
-    ends, k = [], 0
-    for c in char_ends:
-        while k < len(offsets) and offsets[k][1] <= c:
-            k += 1
-        ends.append(min(k, len(offsets) - 1))
+    stops = np.fromiter((o[1] for o in enc["offset_mapping"]), dtype=np.int64)
+    if not (np.diff(stops) >= 0).all():  # a tokenizer with out-of-order offsets: make them monotone
+        stops = np.maximum.accumulate(stops)
+    ends = [min(int(k), len(stops) - 1) for k in np.searchsorted(stops, char_ends, side="right")]  # token covering char c
     return Serialized(list(enc["input_ids"]), ends)
 
 
@@ -105,6 +104,23 @@ RM_META_FIELDS: dict[str, Any] = {"kind": str, "output": str, "max_obs_chars": i
                                   "label_method": str | None, "train_config": dict[str, Any]}
 
 
+def _chunks(items: list[Any], size: Any, budget: int) -> list[list[Any]]:
+    """``items`` in batches of similar prefix length whose padded size stays within ``budget``
+    tokens (one item alone may exceed it). ``size(item)`` -> (prefix tokens, suffix tokens, rows);
+    a batch costs its rows x (longest prefix + longest suffix)."""
+    out: list[list[Any]] = []
+    batch: list[Any] = []
+    wide = tall = rows = 0
+    for item in sorted(items, key=lambda it: size(it)[0]):
+        p, q, n = size(item)
+        if batch and (rows + n) * (max(wide, p) + max(tall, q)) > budget:
+            out.append(batch)
+            batch, wide, tall, rows = [], 0, 0, 0
+        batch.append(item)
+        wide, tall, rows = max(wide, p), max(tall, q), rows + n
+    return out + [batch] if batch else out
+
+
 def _shared_prefix(seqs: Sequence[Serialized]) -> int:
     """How many leading tokens the candidates' serializations share, leaving each candidate at least
     its last token (its score is read there)."""
@@ -118,6 +134,7 @@ class RewardModel:
         self.model, self.tokenizer, self.meta, self.device = model.to(device), tokenizer, meta, device
         self.max_obs_chars = int(meta.get("max_obs_chars", 1200))
         self.max_len = int(meta.get("max_len", 2048))
+        self.max_batch_tokens = MAX_BATCH_TOKENS
         self.output = meta.get("output", "linear")
         self.path: Path | None = None  # the checkpoint directory it was loaded from
 
@@ -259,8 +276,9 @@ class RewardModel:
                 long += [(i, j, s) for j, s in enumerate(seqs)]
                 continue
             groups.append((i, seqs, _shared_prefix(seqs)))
-        if groups:
-            tokens += self._score_groups(groups, scores)
+        for chunk in _chunks(groups, lambda g: (g[2], max(s.ends[-1] + 1 for s in g[1]) - g[2], len(g[1])),
+                             self.max_batch_tokens):
+            tokens += self._score_groups(chunk, scores)
         for i, j, s in long:
             values, n = self._score_long(s)
             scores[i][j], tokens = float(values[-1]), tokens + n
@@ -291,8 +309,8 @@ class RewardModel:
                 state, n = self._encode_prefix(seqs[0].ids[:_shared_prefix(seqs)])
                 tokens += n
             rows += [(i, j, s, state) for j, s in enumerate(seqs)]
-        if rows:
-            tokens += self._extend(rows, scores, states)
+        for chunk in _chunks(rows, lambda r: (len(r[3][0]), r[2].ends[-1] + 1 - len(r[3][0]), 1), self.max_batch_tokens):
+            tokens += self._extend(chunk, scores, states)
         if fallback:
             sub, n = self.score_expansions(env_id, [nodes[i][:2] for i in fallback], [candidates[i] for i in fallback])
             tokens += n

@@ -1,16 +1,17 @@
-"""Beam search @N x M over one task, guided by a reward model.
+"""Beam search @N x M, guided by a reward model, over many tasks at once.
 
-Reads top to bottom. The root expands N*M sampled actions; afterwards each of the (at most) N
+Reads top to bottom (``beam_search_many``). The root expands N*M sampled actions; afterwards each of the (at most) N
 live nodes expands M. All expansions of a step go to the policy in ONE batched call and to the
 reward model in ONE call: ``score_extensions`` where the scorer has it (each live path keeps
 its reward-model KV cache from the step before, so only the new observation and the candidate
 action are read: O(T) tokens per path), else ``score_expansions`` (a node's history re-encoded
 once per step and shared by its candidates). Identical actions sampled from the same node are stepped and scored once (their
-tokens still count). Every candidate is stepped in its own copy of the node's env and scored
+tokens still count). Every candidate is stepped in its own copy of the node's env (``snapshot``) and scored
 by the value of its new step. The N best candidates (finished or not) stay in the beam:
 finished ones leave it for the answer pool, the others expand next step. The search ends when
 no live node is left (episodes end at the env's turn limit at the latest); the answer is the
-best-scoring finished path. Sampling seeds derive from (seed, task, node slot, turn).
+best-scoring finished path. Sampling seeds derive from (seed, task, node slot, turn). Tasks
+advance in lockstep, every depth's policy and reward-model calls batched across them.
 """
 
 from __future__ import annotations
@@ -50,20 +51,40 @@ class BeamResult:
 
 def beam_search(env_id: str, task_id: int, policy: Policy, scorer: StepScorer, width: int, expand: int,
                 seed: int, env_kwargs: dict[str, Any] | None = None, cached: bool = True) -> BeamResult:
+    """Beam search on one task (``beam_search_many`` with one task)."""
+    (best, finished), compute = beam_search_many(env_id, [task_id], policy, scorer, width, expand, seed,
+                                                 env_kwargs, cached)
+    return BeamResult(best[0], finished[0], compute)
+
+
+def beam_search_many(env_id: str, task_ids: list[int], policy: Policy, scorer: StepScorer, width: int,
+                     expand: int, seed: int, env_kwargs: dict[str, Any] | None = None,
+                     cached: bool = True) -> tuple[tuple[list[Node], list[list[Node]]], SearchCompute]:
+    """Beam search on several tasks in lockstep: at every depth, the live nodes of ALL tasks go to
+    the policy in one call and to the reward model in one call (it bounds its own batches by
+    tokens). Every live node is at the same depth, so the root's N*M and later M samples per node
+    apply to all; seeds are per (task, slot, turn), so each task's search is the one it would be
+    alone. -> ((best node per task, finished nodes per task), compute of all tasks together)."""
     if width < 1 or expand < 1:
         raise ValueError(f"beam search needs width >= 1 and expand >= 1, got {width} x {expand}")
     t_start, compute = time.perf_counter(), SearchCompute()
-    env = make_env(env_id, **(env_kwargs or {}))
-    obs, info = env.reset(options={"task_id": task_id})
-    live = [Node(env, History(env_id, task_id, [obs], [], info["admissible_actions"], env))]
-    finished: list[Node] = []
-    while live:
-        k = width * expand if len(live[0].steps) == 0 else expand
-        seeds = [step_seed(seed, task_id, slot, node.history.turn) for slot, node in enumerate(live)]
-        samples = policy.act([n.history for n in live], k, seeds)
+    beams: list[list[Node]] = []  # live nodes per task
+    for task_id in task_ids:
+        env = make_env(env_id, **(env_kwargs or {}))
+        obs, info = env.reset(options={"task_id": task_id})
+        beams.append([Node(env, History(env_id, task_id, [obs], [], info["admissible_actions"], env))])
+    finished: list[list[Node]] = [[] for _ in task_ids]
+    depth = 0
+    while any(beams):
+        k = width * expand if depth == 0 else expand
+        live = [(t, node) for t, beam in enumerate(beams) for node in beam]
+        seeds = [step_seed(seed, task_ids[t], slot, node.history.turn)
+                 for t, beam in enumerate(beams) for slot, node in enumerate(beam)]
+        samples = policy.act([n.history for _, n in live], k, seeds)
         candidates: list[list[str]] = []
-        children: list[Node] = []
-        for node, row in zip(live, samples):
+        children: list[list[Node]] = [[] for _ in task_ids]
+        flat: list[Node] = []  # children in candidate order (the scorer's order)
+        for (t, node), row in zip(live, samples):
             unique: dict[str, Any] = {}
             for s in row:
                 compute.policy_tokens_out += s.tokens_out
@@ -71,34 +92,39 @@ def beam_search(env_id: str, task_id: int, policy: Policy, scorer: StepScorer, w
                 unique.setdefault(s.action, s)
             candidates.append(list(unique))
             for s in unique.values():
-                children.append(_step_copy(node, s))
+                child = _step_copy(node, s)
+                children[t].append(child)
+                flat.append(child)
                 compute.env_steps += 1
                 compute.trajectories += 1
         if cached and hasattr(scorer, "score_extensions"):  # each path's cache kept: O(T) tokens per path
             scores, tokens, states = scorer.score_extensions(
-                env_id, [(n.history.observations, n.history.actions, n.rm_state) for n in live], candidates)
-            for child, state in zip(children, (st for row in states for st in row)):
+                env_id, [(n.history.observations, n.history.actions, n.rm_state) for _, n in live], candidates)
+            for child, state in zip(flat, (st for row in states for st in row)):
                 child.rm_state = state
         else:
             scores, tokens = scorer.score_expansions(
-                env_id, [(n.history.observations, n.history.actions) for n in live], candidates)
+                env_id, [(n.history.observations, n.history.actions) for _, n in live], candidates)
         compute.rm_tokens += tokens
-        for child, value in zip(children, (v for row in scores for v in row)):
+        for child, value in zip(flat, (v for row in scores for v in row)):
             child.score = value
-        ranked = sorted(children, key=lambda c: -c.score)[:width]  # stable: earlier candidates win ties
-        for c in ranked:
-            if c.done:
-                c.rm_state = None  # a finished path is not extended: free its cache
-        finished += [c for c in ranked if c.done]
-        live = [c for c in ranked if not c.done]
+        for t, kids in enumerate(children):
+            ranked = sorted(kids, key=lambda c: -c.score)[:width]  # stable: earlier candidates win ties
+            for c in ranked:
+                if c.done:
+                    c.rm_state = None  # a finished path is not extended: free its cache
+            finished[t] += [c for c in ranked if c.done]
+            beams[t] = [c for c in ranked if not c.done]
+        depth += 1
     compute.wall_time_s = time.perf_counter() - t_start
-    best = max(finished, key=lambda n: n.score)  # max keeps the first of equal scores
-    return BeamResult(best, finished, compute)
+    best = [max(f, key=lambda n: n.score) for f in finished]  # max keeps the first of equal scores
+    return (best, finished), compute
 
 
 def _step_copy(node: Node, sample: Any) -> Node:
-    """A child: the node's env copied (pickling replays its actions) and stepped with the sample."""
-    env = pickle.loads(pickle.dumps(node.env))
+    """A child: the node's env copied (``snapshot``: its state, or a pickled copy replaying its
+    actions where the env has no snapshot) and stepped with the sample."""
+    env = node.env.snapshot() if hasattr(node.env, "snapshot") else pickle.loads(pickle.dumps(node.env))
     h = node.history
     obs, reward, terminated, truncated, info = env.step(sample.action)
     done = bool(terminated or truncated)

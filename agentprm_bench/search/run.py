@@ -42,6 +42,7 @@ from agentprm_bench.search.scorers import StepScorer
 
 log = logging.getLogger(__name__)
 SEARCHES = ("bon", "beam")
+BEAM_NODES = 64  # beam search: candidate paths per batched depth, summed over the tasks searched together
 
 
 @dataclass(frozen=True)
@@ -271,12 +272,20 @@ def _score_cached(scorer: StepScorer, trajs: list[Trajectory]) -> list[tuple[np.
 
 def _beam(cfg: RunConfig, entry: EnvEntry, policy: Policy, scorer: Any, task_ids: list[int],
           progress: bool) -> tuple[list[TaskResult], SearchCompute, int, int]:
-    from agentprm_bench.search.beam import beam_search
+    """Beam search over the tasks, batched across tasks: as many tasks at once as keep about
+    ``BEAM_NODES`` candidate paths (each with its reward-model cache) alive per depth."""
+    from agentprm_bench.search.beam import beam_search_many
 
     width, expand = beam_shape(cfg.budget, cfg.expand)
+    group = max(1, BEAM_NODES // (width * expand))
     compute, results = SearchCompute(), []
-    for tid in progress_bar(task_ids, desc=f"beam@{width}x{expand} {cfg.method}", disable=not progress):
-        res = beam_search(entry.env_id, tid, policy, scorer, width, expand, cfg.seed, {"split": cfg.split})
-        compute.add(res.compute)
-        results.append(TaskResult(tid, res.best.reward, float(res.best.won), -1, res.best.score))
+    bar = progress_bar(total=len(task_ids), desc=f"beam@{width}x{expand} {cfg.method}", disable=not progress)
+    for start in range(0, len(task_ids), group):
+        tids = task_ids[start:start + group]
+        (best, _), part = beam_search_many(entry.env_id, tids, policy, scorer, width, expand, cfg.seed,
+                                           {"split": cfg.split})
+        compute.add(part)
+        results += [TaskResult(tid, b.reward, float(b.won), -1, b.score) for tid, b in zip(tids, best)]
+        bar.update(len(tids))
+    bar.close()
     return results, compute, width, expand

@@ -90,6 +90,7 @@ class WebShopEnv(TextEnv):
     """
 
     observation_max_length = 16384
+    snapshot_shared = frozenset({"catalog", "engine", "goal"})  # products, search index, the task's goal
     default_max_turns = 6
 
     def __init__(self, *, max_turns: int | None = None, split: str = "test", render_mode: str | None = None):
