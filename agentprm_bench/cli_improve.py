@@ -27,6 +27,8 @@ def add_improve_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=positive_int, default=None, help="policy update epochs (2)")
     p.add_argument("--test-tasks", type=positive_int, default=None, help="first N test tasks (default: all)")
     p.add_argument("--seed", type=nonneg_int, default=None)
+    p.add_argument("--dpo-procs", type=positive_int, default=1,
+                   help="train each DPO step in N processes under torchrun (one per GPU; default 1: in this process)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_improve)
 
@@ -38,7 +40,7 @@ def cmd_improve(args: argparse.Namespace, out: TextIO) -> int:
                                             "states", "m", "beta", "lr", "epochs", "test_tasks", "seed")
              if getattr(args, k) is not None}
     cfg = ImproveConfig(**given)
-    records = improve(cfg, progress=not args.no_progress)
+    records = improve(cfg, progress=not args.no_progress, dpo_procs=args.dpo_procs)
     out.write(f"{'iteration':>9s} {'test success':>12s} {'tasks':>5s} {'env steps':>9s} {'policy tok':>10s} "
               f"{'rm tok':>8s}\n")
     for r in records:

@@ -77,16 +77,17 @@ class ImproveConfig:
         return replace(self, env=resolve_env(self.env).env_id)
 
 
-def improve(cfg: ImproveConfig, progress: bool = True) -> list[dict[str, Any]]:
-    """Run (or resume) the loop; returns every iteration's record (0..K)."""
+def improve(cfg: ImproveConfig, progress: bool = True, dpo_procs: int = 1) -> list[dict[str, Any]]:
+    """Run (or resume) the loop; returns every iteration's record (0..K). ``dpo_procs`` > 1 trains
+    each DPO step under torchrun (``improve.dpo_dist``): how, not what, so not part of the config."""
     cfg = cfg.checked()
     out = Path(cfg.out)
     with exclusive(out):
         _check_config(out, cfg)
-        return _improve(cfg, out, progress)
+        return _improve(cfg, out, progress, dpo_procs)
 
 
-def _improve(cfg: ImproveConfig, out: Path, progress: bool) -> list[dict[str, Any]]:
+def _improve(cfg: ImproveConfig, out: Path, progress: bool, dpo_procs: int = 1) -> list[dict[str, Any]]:
     from agentprm_bench.defaults import ensure_default_policy
 
     start = Path(cfg.policy) if cfg.policy else ensure_default_policy(cfg.env, progress)
@@ -110,7 +111,7 @@ def _improve(cfg: ImproveConfig, out: Path, progress: bool) -> list[dict[str, An
                    "policy_tokens_out": sum(t.compute.policy_tokens_out for t in trajs),
                    "rollout_success": sum(t.won for t in trajs) / max(1, len(trajs))}
         settings = UpdateSettings(lr=cfg.lr, epochs=cfg.epochs, batch_size=cfg.batch_size, beta=cfg.beta, m=cfg.m,
-                                  temperature=cfg.temperature, seed=seed)
+                                  temperature=cfg.temperature, seed=seed, procs=dpo_procs)
         if cfg.reward == "outcome":
             examples = [(_history(t, i), t.actions[i]) for t in trajs if t.won for i in range(len(t.steps))]
             update = _load_update(new) or rft_update(policy, new, examples, settings, progress)

@@ -45,6 +45,7 @@ class UpdateSettings:
     m: int = 4  # DPO only: actions sampled per state
     temperature: float = 1.0  # DPO only: sampling temperature of the M actions
     seed: int = 0
+    procs: int = 1  # DPO only: > 1 trains under torchrun, one process per GPU (or CPU share); see dpo_dist
 
 
 def preference_pairs(candidates: Sequence[Sequence[str]], scores: Sequence[Sequence[float]]
@@ -81,29 +82,61 @@ def dpo_update(policy_dir: Path, out_dir: Path, states: Sequence[History], score
         model.eval()
         ref_c = _logps(model, chosen, tok.pad_token_id, settings.batch_size)
         ref_r = _logps(model, rejected, tok.pad_token_id, settings.batch_size)
-    torch.manual_seed(settings.seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.0)
-    model.train()
-    losses, train_tokens = [], 0
-    order = list(range(len(pairs)))
-    bar = progress_bar(total=settings.epochs * -(-len(pairs) // settings.batch_size), desc="dpo", disable=not progress)
-    for _ in range(settings.epochs):
-        rng.shuffle(order)
-        for start in range(0, len(order), settings.batch_size):
-            idx = order[start:start + settings.batch_size]
-            pi, n = _batch_logps(model, [chosen[i] for i in idx] + [rejected[i] for i in idx], tok.pad_token_id)
-            loss = dpo_loss(pi[: len(idx)], pi[len(idx):], ref_c[idx], ref_r[idx], settings.beta)
-            losses.append(_step(opt, model, loss))
-            train_tokens += n
-            bar.update(1)
-    bar.close()
-    model.eval()
-    _save(model, tok, policy_dir, out_dir, {"update": "dpo", "pairs": len(pairs)})
+    if settings.procs > 1:
+        from agentprm_bench.improve.dpo_dist import launch
+
+        losses, train_tokens = launch(policy_dir, out_dir, (chosen, rejected, ref_c, ref_r), settings, rng,
+                                      {"update": "dpo", "pairs": len(pairs)})
+    else:
+        losses, train_tokens = dpo_train(model, (chosen, rejected, ref_c, ref_r), tok.pad_token_id, settings, rng,
+                                         progress)
+        model.eval()
+        _save(model, tok, policy_dir, out_dir, {"update": "dpo", "pairs": len(pairs)})
     return {"states": len(states), "pairs": len(pairs), "optimizer_steps": len(losses),
             "first_loss": losses[0] if losses else None, "final_loss": float(np.mean(losses[-5:])) if losses else None,
             "policy_tokens_in": sum(s.tokens_in for row in samples for s in row),
             "policy_tokens_out": sum(s.tokens_out for row in samples for s in row),
-            "rm_tokens": int(rm_tokens), "train_tokens": train_tokens}
+            "rm_tokens": int(rm_tokens), "train_tokens": train_tokens, "processes": settings.procs}
+
+
+Pairs = tuple[list[tuple[list[int], int]], list[tuple[list[int], int]], torch.Tensor, torch.Tensor]
+
+
+def dpo_train(model: Any, pairs: Pairs, pad: int, settings: UpdateSettings, rng: random.Random,
+              progress: bool = False, rank: int = 0, world: int = 1, ddp: Any = None) -> tuple[list[float], int]:
+    """DPO epochs over encoded (chosen, rejected) pairs with their reference log-probs (B,):
+    batches of ``batch_size`` pairs in an order ``rng`` shuffles each epoch, one AdamW step each.
+    -> (loss per step, tokens read). Under torchrun rank r of ``world`` reads pairs r, r+world, ...
+    of every batch through ``ddp``; its shard's loss is weighted so that DistributedDataParallel's
+    mean over ranks is the batch's mean (the one-process step, however the batch splits; a rank
+    left without a pair reads one at weight 0), and the logged loss is that mean."""
+    chosen, rejected, ref_c, ref_r = pairs
+    net = ddp if ddp is not None else model
+    torch.manual_seed(settings.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.0)
+    model.train()
+    losses, train_tokens = [], 0
+    order = list(range(len(chosen)))
+    bar = progress_bar(total=settings.epochs * -(-len(chosen) // settings.batch_size), desc="dpo",
+                       disable=not progress or rank != 0)
+    for _ in range(settings.epochs):
+        rng.shuffle(order)
+        for start in range(0, len(order), settings.batch_size):
+            idx = order[start:start + settings.batch_size]
+            mine = idx[rank::world] or idx[:1]
+            pi, n = _batch_logps(net, [chosen[i] for i in mine] + [rejected[i] for i in mine], pad)
+            loss = dpo_loss(pi[: len(mine)], pi[len(mine):], ref_c[mine], ref_r[mine], settings.beta)
+            loss = loss * (len(idx[rank::world]) * world / len(idx))  # DDP's mean over ranks = the batch mean
+            value = _step(opt, model, loss)
+            if world > 1:
+                both = torch.tensor([value, float(n)], dtype=torch.float64)
+                torch.distributed.all_reduce(both)
+                value, n = float(both[0]) / world, int(both[1])
+            losses.append(value)
+            train_tokens += n
+            bar.update(1)
+    bar.close()
+    return losses, train_tokens
 
 
 def rft_update(policy_dir: Path, out_dir: Path, examples: Sequence[tuple[History, str]], settings: UpdateSettings,
@@ -153,14 +186,15 @@ def _max_len(policy_dir: Path, model: Any) -> int:
 def _batch_logps(model: Any, rows: Sequence[tuple[list[int], int]], pad: int) -> tuple[torch.Tensor, int]:
     """Summed reply log-probs (B,) of (ids, reply start) rows, right-padded into one forward
     pass, and the tokens read."""
+    device = next(model.parameters()).device  # (a DistributedDataParallel wrapper has no .device)
     width = max(len(seq) for seq, _ in rows)
     ids = torch.full((len(rows), width), pad, dtype=torch.long)
     for b, (seq, _) in enumerate(rows):
         ids[b, : len(seq)] = torch.tensor(seq)
-    starts = torch.tensor([s for _, s in rows], device=model.device)
-    lengths = torch.tensor([len(seq) for seq, _ in rows], device=model.device)
-    ids = ids.to(model.device)
-    attn = (torch.arange(width, device=model.device)[None] < lengths[:, None]).long()
+    starts = torch.tensor([s for _, s in rows], device=device)
+    lengths = torch.tensor([len(seq) for seq, _ in rows], device=device)
+    ids = ids.to(device)
+    attn = (torch.arange(width, device=device)[None] < lengths[:, None]).long()
     return reply_logps(model(input_ids=ids, attention_mask=attn).logits, ids, starts, lengths), int(lengths.sum())
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 
 import pytest
 
@@ -78,6 +79,34 @@ def test_pairs_ranked_by_a_scorer_that_prefers_the_oracle_move_the_policy_to_the
                       UpdateSettings(lr=3e-3, epochs=10, batch_size=8, beta=0.5, m=6, seed=1))
     assert anti["pairs"] == metrics["pairs"]
     assert _agreement(tmp_path / "anti", states, best)[0] <= before[0]
+
+
+def test_dpo_under_torchrun_equals_the_one_process_update(policy_dir, tmp_path):
+    """--dpo-procs 2 (torchrun, gloo on CPU; each rank half of every batch, DDP averaging gradients) makes
+    the update one process makes from the same pairs: equal losses and weights up to float summation
+    order, a thousand times closer to each other than to the starting policy."""
+    import torch
+    from safetensors.torch import load_file
+
+    states, best = _states(12)
+
+    def scorer(env_id, nodes, candidates):
+        return [[float(a == best[i]) for a in cands] for i, cands in enumerate(candidates)], 0
+
+    settings = UpdateSettings(lr=3e-3, epochs=2, batch_size=8, beta=0.5, m=6, seed=1)
+    one = dpo_update(policy_dir, tmp_path / "one", states, scorer, settings)
+    two = dpo_update(policy_dir, tmp_path / "two", states, scorer, replace(settings, procs=2))
+    assert one["pairs"] == two["pairs"] >= 8 and one["optimizer_steps"] == two["optimizer_steps"]
+    assert two["train_tokens"] >= one["train_tokens"]  # (+ a pair read at weight 0 where a rank had none)
+    assert two["first_loss"] == pytest.approx(one["first_loss"], abs=1e-5)
+    assert two["final_loss"] == pytest.approx(one["final_loss"], abs=1e-3)
+    w0, w1, w2 = (load_file(str(d / "model.safetensors")) for d in (policy_dir, tmp_path / "one", tmp_path / "two"))
+    moved = max(float((w1[k] - w0[k]).abs().max()) for k in w0)
+    apart = max(float((w1[k] - w2[k]).abs().max()) for k in w0)
+    assert moved > 1e-3 and apart < 1e-3 * moved, (moved, apart)  # 1.6e-6 vs 0.012 when written
+    meta = json.loads((tmp_path / "two" / "agentprm_policy.json").read_text())
+    assert meta["improve_update"]["processes"] == 2 and not list(tmp_path.glob("*.dpo-job"))
+    assert torch.equal(w0[next(iter(w0))], load_file(str(policy_dir / "model.safetensors"))[next(iter(w0))])
 
 
 def _tiny(out, policy, reward="agentprm", iterations=2):
