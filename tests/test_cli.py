@@ -223,7 +223,8 @@ def test_every_option_a_message_names_exists():
              for m in re.finditer(r"--[a-z][a-z0-9-]*[a-z0-9]", f.read_text())}
     vllm_serve = {"--logits-processors", "--port", "--dtype", "--gpu-memory-utilization", "--enable-chunked-prefill",
                   "--no-enable-chunked-prefill", "--max-num-batched-tokens"}  # vLLM's own options
-    assert not {k: v for k, v in named.items() if k not in options | vllm_serve}
+    torchrun = {"--standalone", "--nproc"}  # torch.distributed.run's (--nproc_per_node)
+    assert not {k: v for k, v in named.items() if k not in options | vllm_serve | torchrun}
 
 
 def test_threads_option_sets_torch_threads(tmp_path):
