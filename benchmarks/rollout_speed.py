@@ -36,6 +36,29 @@ class _Forgetful(dict):
         pass
 
 
+def ceiling(trajs: list, policy: object) -> float:
+    """What no prompt cache can beat: the prompt tokens re-encoding reads, over the tokens each
+    turn adds (the first prompt whole, then the chat-template tokens of the action and the new
+    observation). A cache also keeping every earlier turn could at best compute only the latter."""
+    from agentprm_bench.agents.base import History
+    from agentprm_bench.agents.prompt import ACTION_PREFIX, render_prompt
+
+    tok = policy.tokenizer  # type: ignore[attr-defined]
+    full = new = 0
+    for t in trajs:
+        for i in range(len(t.actions)):
+            h = History(t.env_id, t.task_id, list(t.observations[: i + 1]), list(t.actions[:i]))
+            n = len(tok(policy.prompts([h])[0], add_special_tokens=False)["input_ids"])  # type: ignore[attr-defined]
+            full += n
+            if i == 0:
+                new += n
+            else:
+                turn = [{"role": "assistant", "content": ACTION_PREFIX + t.actions[i - 1]},
+                        {"role": "user", "content": t.observations[i]}]
+                new += len(tok(render_prompt(turn, tok), add_special_tokens=False)["input_ids"])
+    return full / max(1, new)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="babyai")
@@ -86,6 +109,8 @@ def main() -> None:
                   f"{inp / wall:13.0f} {steps / wall:12.1f} {wall:7.1f}")
         print(f"      same actions in both modes: {same}/{total} steps")
         speedup = rates["cached"] / rates["re-encode"]
+    print(f"prompt-cache ceiling (prompt tokens per turn re-encoded / tokens new in that turn): "
+          f"{ceiling(runs['re-encode'], some):.2f}")
     print(f"prompt-cache speed-up (generated tokens/s, cached / re-encode) at batch {bs}: {speedup:.2f}")
 
 
