@@ -72,7 +72,11 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    a, b = _ranks(np.asarray(x, float)), _ranks(np.asarray(y, float))
+    """Spearman's rank correlation (ties averaged); 0 where one side is constant, NaN where a value is."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if np.isnan(x).any() or np.isnan(y).any():
+        return float("nan")
+    a, b = _ranks(x), _ranks(y)
     if len(a) < 2 or a.std() == 0 or b.std() == 0:
         return 0.0
     return float(np.corrcoef(a, b)[0, 1])
@@ -181,3 +185,49 @@ def compare(a: Scored, b: Scored, seed: int = 0) -> dict[str, Any]:
     common = sorted(set(ra) & set(rb))
     p = paired([ra[t] for t in common], [rb[t] for t in common], seed=seed)
     return {"diff": diff, "ranking_p": p.p_value, "ranking_tasks": p.n}
+
+
+def rank_agreement(per_env: dict[str, tuple[dict[str, Scored], dict[str, Sequence[float]]]], draws: int = 2000,
+                   seed: int = 0) -> dict[str, tuple[float, float, float]]:
+    """Does a reward model's probe ranking accuracy predict its Best-of-N success?
+
+    ``per_env``: env -> (scored probe set per model, per-task BoN success per model; the same models
+    and BoN tasks in each). Per env, Spearman over the models between ranking accuracy and mean BoN
+    success; ``"mean"``, the mean of the per-env correlations (models are compared within an env,
+    whose success levels differ). Each value comes with a 95% interval from resampling every env's
+    probe tasks and BoN tasks (one draw shared by all models, so the pairing holds): -> name ->
+    (value, low, high)."""
+    rng = np.random.default_rng(seed)
+    envs = list(per_env)
+    names = {e: sorted(per_env[e][0]) for e in envs}
+
+    def rho(env: str, probe_tasks: list[int] | None, bon_tasks: np.ndarray | None) -> float:
+        scored, bon = per_env[env]
+        acc = [metric_values(scored[n], probe_tasks)["ranking"] for n in names[env]]
+        succ = [float(np.mean(np.asarray(bon[n], float) if bon_tasks is None else np.asarray(bon[n], float)[bon_tasks]))
+                for n in names[env]]
+        return spearman(acc, succ)
+
+    point = {e: rho(e, None, None) for e in envs}
+    samples: dict[str, list[float]] = {e: [] for e in envs + ["mean"]}
+    for _ in range(draws):
+        drawn = {}
+        for e in envs:
+            tasks = task_ids(per_env[e][0][names[e][0]])
+            n_bon = len(next(iter(per_env[e][1].values())))
+            drawn[e] = rho(e, [tasks[i] for i in rng.integers(0, len(tasks), len(tasks))],
+                           rng.integers(0, n_bon, n_bon))
+            samples[e].append(drawn[e])
+        samples["mean"].append(_nanmean(list(drawn.values())))
+    point["mean"] = _nanmean([point[e] for e in envs])
+    out = {}
+    for k, v in point.items():
+        lo, hi = np.nanquantile(samples[k], [0.025, 0.975]) if np.isfinite(samples[k]).any() else (np.nan, np.nan)
+        out[k] = (float(v), float(lo), float(hi))
+    return out
+
+
+def _nanmean(values: Sequence[float]) -> float:
+    """The mean of the values that are numbers; NaN if none is."""
+    kept = [v for v in values if not np.isnan(v)]
+    return float(np.mean(kept)) if kept else float("nan")

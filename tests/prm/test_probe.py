@@ -190,3 +190,21 @@ def test_a_damaged_probe_dir_is_a_one_line_error(tmp_path):
     (tmp_path / "probe_config.json").write_text("{not json")
     with pytest.raises(UserError, match="probe_config.json is damaged"):
         load_probes(str(tmp_path))
+
+
+def test_rank_agreement_within_and_across_envs():
+    """Probe ranking accuracy vs BoN success over models: +1 where they order the models alike, -1
+    where reversed; across envs the mean of the per-env correlations, each with an interval."""
+    from agentprm_bench.prm.probe_eval import rank_agreement
+
+    models = {"oracle": score_probes(Oracle(RECORDS), RECORDS),  # ranking 1.0
+              "flip": score_probes(Oracle(RECORDS, flip=True), RECORDS),  # 0.25
+              "const": score_probes(Constant(RECORDS), RECORDS)}  # 0.5
+    alike = {"oracle": [1, 1, 1, 0], "const": [1, 0, 1, 0], "flip": [0, 0, 1, 0]}
+    reversed_ = {"oracle": [0, 0, 1, 0], "const": [1, 0, 1, 0], "flip": [1, 1, 1, 0]}
+    out = rank_agreement({"a": (models, alike), "b": (models, alike)}, draws=200)
+    assert out["a"][0] == pytest.approx(1.0) and out["mean"][0] == pytest.approx(1.0)
+    assert out["a"][1] <= out["a"][0] <= out["a"][2]
+    mixed = rank_agreement({"a": (models, alike), "b": (models, reversed_)}, draws=200)
+    assert mixed["b"][0] == pytest.approx(-1.0) and mixed["mean"][0] == pytest.approx(0.0)
+    assert mixed["mean"][1] < 0.0 < mixed["mean"][2] or mixed["mean"][1] == mixed["mean"][2] == 0.0
