@@ -9,7 +9,7 @@ import torch
 
 from agentprm_bench.agents.base import History, make_policy
 from agentprm_bench.agents.rollout import collect_in_memory
-from agentprm_bench.kvcache import common_prefix, crop, left_padded, row_kv
+from agentprm_bench.kvcache import common_prefix, crop, left_padded, row_kv, with_cache
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_cached_logits_equal_reencoded_logits(long_model_dir):
     ids = policy.tokenizer(text, add_special_tokens=False)["input_ids"]
     with torch.no_grad():
         whole = policy.model(torch.tensor([ids])).logits[0, -1]
-        head = policy.model(torch.tensor([ids[:-5]]), use_cache=True).past_key_values
+        _, head = with_cache(policy.model, None, input_ids=torch.tensor([ids[:-5]]))
         state = (ids[:-5], [(layer.keys, layer.values) for layer in head.layers])
     (_, n_in, _), = policy.generate([text], [torch.Generator().manual_seed(0)], states=[state], max_new_tokens=1)[0]
     assert n_in == 5
@@ -66,8 +66,8 @@ def test_cached_logits_equal_reencoded_logits(long_model_dir):
         cache = left_padded([crop(state[1], len(ids) - 5)], len(ids) - 5)
         attn = torch.ones(1, len(ids), dtype=torch.long)
         pos = torch.arange(len(ids) - 5, len(ids))[None]
-        part = policy.model(torch.tensor([ids[-5:]]), attention_mask=attn, position_ids=pos,
-                            past_key_values=cache).logits[0, -1]
+        part = with_cache(policy.model, cache, input_ids=torch.tensor([ids[-5:]]), attention_mask=attn,
+                          position_ids=pos)[0].logits[0, -1]
     assert torch.allclose(part, whole, atol=1e-5)
 
 
