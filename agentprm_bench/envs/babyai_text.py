@@ -73,7 +73,8 @@ def find_path(start: tuple[int, int], start_dir: int, goal: tuple[int, int], blo
 
     The server's search, reproduced exactly (see the module docstring): FIFO queue, visited
     on pop, parents overwritten by later pushes, moves tried forward, left, right. With no
-    object in view at all it checks neither bounds nor visits.
+    object in view at all it checks neither bounds nor visits. ``read_view`` runs ``find_paths``
+    (every goal in one search); this per-goal search is the reference the tests hold it to.
     """
     init = (start, start_dir)
     queue: list[tuple[tuple[int, int], int]] = [init]

@@ -209,14 +209,14 @@ def rank_agreement(per_env: dict[str, tuple[dict[str, Scored], dict[str, Sequenc
         return spearman(acc, succ)
 
     point = {e: rho(e, None, None) for e in envs}
+    tasks = {e: task_ids(per_env[e][0][names[e][0]]) for e in envs}
+    n_bon = {e: len(next(iter(per_env[e][1].values()))) for e in envs}
     samples: dict[str, list[float]] = {e: [] for e in envs + ["mean"]}
     for _ in range(draws):
         drawn = {}
         for e in envs:
-            tasks = task_ids(per_env[e][0][names[e][0]])
-            n_bon = len(next(iter(per_env[e][1].values())))
-            drawn[e] = rho(e, [tasks[i] for i in rng.integers(0, len(tasks), len(tasks))],
-                           rng.integers(0, n_bon, n_bon))
+            drawn[e] = rho(e, [tasks[e][i] for i in rng.integers(0, len(tasks[e]), len(tasks[e]))],
+                           rng.integers(0, n_bon[e], n_bon[e]))
             samples[e].append(drawn[e])
         samples["mean"].append(_nanmean(list(drawn.values())))
     point["mean"] = _nanmean([point[e] for e in envs])

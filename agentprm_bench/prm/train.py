@@ -254,10 +254,10 @@ def _train(cfg: TrainConfig, out: Path, progress: bool) -> dict[str, Any]:
     train_items = [it for it in items if it.task_id not in val_tasks]
     val_items = [it for it in items if it.task_id in val_tasks and it.expert == 0.0]
     rows = pieces(rm, train_items, cfg.rm)
-    if len(rows) > len(train_items):
+    long = sum(len(it.seq.ids) > cfg.max_len for it in train_items)
+    if long:
         log.info("%d of %d training trajectories exceed --max-len %d tokens: trained in %d context windows",
-                 sum(len(it.seq.ids) > cfg.max_len for it in train_items), len(train_items), cfg.max_len,
-                 len(rows) - sum(len(it.seq.ids) <= cfg.max_len for it in train_items))
+                 long, len(train_items), cfg.max_len, len(rows) - (len(train_items) - long))
     model = rm.model.train()
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)

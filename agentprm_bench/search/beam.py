@@ -83,7 +83,6 @@ def beam_search_many(env_id: str, task_ids: list[int], policy: Policy, scorer: S
         samples = policy.act([n.history for _, n in live], k, seeds)
         candidates: list[list[str]] = []
         children: list[list[Node]] = [[] for _ in task_ids]
-        flat: list[Node] = []  # children in candidate order (the scorer's order)
         for (t, node), row in zip(live, samples):
             unique: dict[str, Any] = {}
             for s in row:
@@ -92,11 +91,10 @@ def beam_search_many(env_id: str, task_ids: list[int], policy: Policy, scorer: S
                 unique.setdefault(s.action, s)
             candidates.append(list(unique))
             for s in unique.values():
-                child = _step_copy(node, s)
-                children[t].append(child)
-                flat.append(child)
+                children[t].append(_step_copy(node, s))
                 compute.env_steps += 1
                 compute.trajectories += 1
+        flat = [c for kids in children for c in kids]  # live runs task by task: the scorer's candidate order
         if cached and hasattr(scorer, "score_extensions"):  # each path's cache kept: O(T) tokens per path
             scores, tokens, states = scorer.score_extensions(
                 env_id, [(n.history.observations, n.history.actions, n.rm_state) for _, n in live], candidates)
