@@ -9,12 +9,14 @@ turn so machine load hits them alike: ``raw`` minigrid; ``text, cold`` with the 
 before the walk (every view read afresh: description, menu and its path searches); ``text, warm``
 the same walk again (every view remembered, as a copied env replaying its parent's actions, or a
 second sample revisiting the first's states). Prints microseconds per step and the ratio to raw,
-medians over rounds.
+medians over rounds; then what one copy of the env at the walk's end costs (beam search copies
+every node): ``snapshot`` (the level deep-copied) against a pickled copy (rebuilt and replayed).
 """
 
 from __future__ import annotations
 
 import argparse
+import pickle
 import statistics
 import time
 
@@ -47,6 +49,18 @@ def text_seconds(env: BabyAIEnv, task: int, actions: list[str]) -> float:
     return time.perf_counter() - t
 
 
+def copy_seconds(env: BabyAIEnv, task: int, actions: list[str]) -> tuple[float, float]:
+    """(snapshot, pickled copy) seconds for one copy of the env after the walk."""
+    env.reset(options={"task_id": task})
+    for a in actions:
+        env.step(a)
+    t = time.perf_counter()
+    env.snapshot()
+    mid = time.perf_counter()
+    pickle.loads(pickle.dumps(env))
+    return mid - t, time.perf_counter() - mid
+
+
 def raw_seconds(level: object, seed: int, actions: list[str]) -> float:
     reset_level(level, seed)
     t = time.perf_counter()
@@ -67,8 +81,10 @@ def main() -> None:
     levels: dict[str, object] = {}
     n = sum(len(w) for w in walks.values())
     rows: dict[str, list[float]] = {"raw": [], "text, cold": [], "text, warm": []}
+    copies: dict[str, list[float]] = {"snapshot": [], "pickled (replay)": []}
     for _ in range(args.rounds):
         total = dict.fromkeys(rows, 0.0)
+        copy_total = dict.fromkeys(copies, 0.0)
         for t in tasks:
             name, seed = babyai.level_and_seed(t)
             level = levels.setdefault(name, make_level(name))
@@ -76,12 +92,20 @@ def main() -> None:
             getattr(babyai, "_VIEWS", {}).clear()  # (absent before the cache: then cold = warm)
             total["text, cold"] += text_seconds(env, t, walks[t])
             total["text, warm"] += text_seconds(env, t, walks[t])
+            for k, v in zip(copies, copy_seconds(env, t, walks[t])):
+                copy_total[k] += v
         for k in rows:
             rows[k].append(1e6 * total[k] / n)
+        for k in copies:
+            copies[k].append(1e3 * copy_total[k] / len(tasks))
     raw = statistics.median(rows["raw"])
     print(f"{'way':12s} {'us/step':>8s} {'x raw':>6s}   ({len(tasks)} tasks, {n} primitive steps, median of {args.rounds})")
     for k, v in rows.items():
         print(f"{k:12s} {statistics.median(v):8.0f} {statistics.median(v) / raw:6.2f}")
+    replay = statistics.median(copies["pickled (replay)"])
+    print(f"\n{'copy':16s} {'ms/copy':>8s} {'x replay':>8s}   (one copy per task at the walk's end)")
+    for k, v in copies.items():
+        print(f"{k:16s} {statistics.median(v):8.2f} {statistics.median(v) / replay:8.2f}")
 
 
 if __name__ == "__main__":

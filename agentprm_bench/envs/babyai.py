@@ -197,6 +197,8 @@ class BabyAIEnv(TextEnv):
 
     default_max_turns = 20
     observation_max_length = 8192
+    # the level at reset (the oracle's start), the current view (read-only) and the start signature
+    snapshot_shared = frozenset({"_initial", "_view", "_image", "_start"})
 
     def __init__(self, *, max_turns: int | None = None, split: str = "test", render_mode: str | None = None):
         super().__init__(max_turns=max_turns, split=split, render_mode=render_mode)
@@ -309,6 +311,16 @@ class BabyAIEnv(TextEnv):
         else:
             _VIEWS.move_to_end(key)
         return view
+
+    def _snapshot_state(self) -> dict[str, Any]:
+        """A copy needs only the level being played (the others are level objects kept for later
+        resets), and not the oracle's bot, which follows the episode again from ``_initial`` when
+        asked, as in a pickled (replayed) copy. Copying the level costs ~5 ms against ~18 ms for
+        a replay at depth 10 (2-core CPU)."""
+        state = dict(self.__dict__)
+        state["_envs"] = {self.level: self._envs[self.level]} if self.level in self._envs else {}
+        state["_tracker"] = None
+        return state
 
     def admissible_actions(self) -> list[str]:
         assert self._view is not None

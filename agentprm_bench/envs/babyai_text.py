@@ -18,6 +18,7 @@ what the AgentPRM paper's BabyAI numbers were measured on:
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -115,109 +116,151 @@ def find_paths(start: tuple[int, int], start_dir: int, goals: set[tuple[tuple[in
     does not depend on its goal until it stops, so each goal gets the path its own search returns
     (taken at the pop that would have stopped it). Goals no path reaches are absent.
 
-    Cells are coded ``x * _S + y`` and nodes ``cell * 4 + direction``; a move is allowed where
-    ``find_path`` allows it (target cell inside the ranges and not blocked; a turn stays on its
-    cell, so it is allowed where that cell is)."""
+    Cells are coded ``x * _S + y``; ``read_view`` runs the same search (``_search``) on cells coded
+    relative to the agent."""
     allowed = {x * _S + y for x in xrange for y in yrange} - {x * _S + y for x, y in blocked}
-    arrive = {g[0] * _S + g[1]: g for g, a in goals if a}
-    face = {g[0] * _S + g[1]: g for g, a in goals if not a}
-    init = (start[0] * _S + start[1]) * 4 + start_dir
-    found: dict[tuple[tuple[int, int], bool], list[int]] = {}
+    arrive = {g[0] * _S + g[1]: (g, a) for g, a in goals if a}
+    face = {g[0] * _S + g[1]: (g, a) for g, a in goals if not a}
+    return _search(start[0] * _S + start[1], start_dir, arrive, face, allowed, _STEP)
+
+
+def _search(start: int, start_dir: int, arrive: dict[int, Any], face: dict[int, Any], allowed: set[int],
+            step: tuple[int, ...]) -> dict[Any, list[int]]:
+    """The server's breadth-first search for every goal at once: ``arrive`` maps a goal cell to be
+    stood on, ``face`` one to be faced, to the key its path is returned under. Cells are integer
+    codes, ``step[d]`` a forward move's change of code in direction d; nodes are ``cell * 4 + d``.
+    A move is allowed where ``find_path`` allows it (target cell in ``allowed``; a turn stays on its
+    cell, so it is allowed where that cell is). Both dicts are consumed."""
+    init = start * 4 + start_dir
+    found: dict[Any, list[int]] = {}
     queue = [init]
+    push = queue.append
     popped: set[int] = set()
+    pop_mark = popped.add
     parent: dict[int, tuple[int, int]] = {}
     head = 0
     while head < len(queue) and (arrive or face):
         node = queue[head]
         head += 1
-        popped.add(node)
-        cell, d = node >> 2, node & 3
-        ahead = cell + _STEP[d]
-        hits = []
-        if cell in arrive:
-            hits.append((arrive.pop(cell), True))
-        if ahead in face:
-            hits.append((face.pop(ahead), False))
-        for key in hits:
+        pop_mark(node)
+        cell = node >> 2
+        d = node & 3
+        ahead = cell + step[d]
+        if cell in arrive or ahead in face:
+            keys = ([arrive.pop(cell)] if cell in arrive else []) + ([face.pop(ahead)] if ahead in face else [])
             path, n = [], node
             while n != init:
                 n, action = parent[n]
                 path.append(action)
-            found[key] = path[::-1]
+            path.reverse()
+            for key in keys:
+                found[key] = path
         if ahead in allowed:
             nxt = ahead * 4 + d
             if nxt not in popped:
-                queue.append(nxt)
+                push(nxt)
                 parent[nxt] = (node, FORWARD)
         if cell in allowed:
-            for action, turned in ((TURN_LEFT, (d - 1) & 3), (TURN_RIGHT, (d + 1) & 3)):
-                nxt = cell * 4 + turned
-                if nxt not in popped:
-                    queue.append(nxt)
-                    parent[nxt] = (node, action)
+            base = cell * 4
+            nxt = base + ((d - 1) & 3)
+            if nxt not in popped:
+                push(nxt)
+                parent[nxt] = (node, TURN_LEFT)
+            nxt = base + ((d + 1) & 3)
+            if nxt not in popped:
+                push(nxt)
+                parent[nxt] = (node, TURN_RIGHT)
     return found
+
+
+@lru_cache(maxsize=None)
+def _layout(size: int, d: int) -> tuple[list[tuple[int, int, int, int, int]], frozenset[int], int, int, tuple[int, ...]]:
+    """What a ``size`` x ``size`` view facing direction ``d`` looks like relative to the agent.
+
+    Cells are scanned as the server scans the view image (far row first, left to right); for
+    image cell ``(vi, vj)``, entry ``vj * size + vi`` is (x, y offset from the agent, Manhattan
+    distance, cells ahead, cells to the right). Also: the relative cell codes (``x * width + y``,
+    offsets shifted to be positive) inside the server's search ranges (``_ranges``, which
+    translate with the agent), the shift and the width of that code, and a forward move's change of
+    code by direction."""
+    fwd, right = np.asarray(DIR_TO_VEC[d]), np.asarray(DIR_TO_VEC[(d + 1) % 4])
+    cells = []
+    for vj in range(size):
+        for vi in range(size):
+            ahead, side = size - 1 - vj, vi - size // 2
+            rel = fwd * ahead + right * side
+            cells.append((int(rel[0]), int(rel[1]), ahead + abs(side), ahead, side))
+    off, width = size + 2, 2 * size + 5
+    xrange, yrange = _ranges(fwd * (size - 1) - right * (size // 2), fwd, right, size)
+    allowed = frozenset((x + off) * width + y + off for x in xrange for y in yrange)
+    return cells, allowed, off, width, tuple(dx * width + dy for dx, dy in DIR_TO_VEC)
+
+
+_SCANNED = np.zeros(256, dtype=bool)  # image object codes read_view looks at: the described kinds
+_SCANNED[[k for k, v in IDX_TO_OBJECT.items() if v in _DESCRIBED]] = True
 
 
 def read_view(env: Any, obs: dict[str, Any]) -> View:
     """The server's description and action menu for the unwrapped minigrid ``env`` after ``obs``."""
     size = env.agent_view_size
-    pos = (int(env.agent_pos[0]), int(env.agent_pos[1]))
-    fwd, right = np.asarray(env.dir_vec), np.asarray(env.right_vec)
-    top_left = np.asarray(pos) + fwd * (size - 1) - right * (size // 2)
-    xrange, yrange = _ranges(top_left, fwd, right, size)
-    image, d = obs["image"].tolist(), int(obs["direction"])
-    face = DIR_TO_VEC[d]
-    fx, fy, rx, ry = int(fwd[0]), int(fwd[1]), int(right[0]), int(right[1])
-    tx, ty = int(top_left[0]), int(top_left[1])
+    px, py = int(env.agent_pos[0]), int(env.agent_pos[1])
+    d = int(obs["direction"])
+    layout, allowed, off, width, step = _layout(size, d)
+    image = obs["image"].transpose(1, 0, 2).reshape(-1, 3)  # server scan order
+    hits = np.flatnonzero(_SCANNED[image[:, 0]]).tolist()
+    codes = image[hits].tolist()
 
-    objs: list[tuple[str, tuple[int, int], int]] = []  # (name, cell, distance)
-    barriers: list[tuple[str, int]] = []  # (type, steps ahead) of boxes and walls on the facing line
-    for vj in range(size):
-        for vi in range(size):
-            ax, ay = tx - fx * vj + rx * vi, ty - fy * vj + ry * vi
-            dist = abs(pos[0] - ax) + abs(pos[1] - ay)
-            if ax < 0 or ay < 0 or dist == 0:
-                continue
-            code = image[vi][vj]
-            kind = IDX_TO_OBJECT[code[0]]
-            if kind in _DESCRIBED:
-                color = IDX_TO_COLOR[code[1]]
-                name = f"{color} {IDX_TO_STATE[code[2]]} door" if kind == "door" else f"{color} {kind}"
-                objs.append((name, (ax, ay), dist))
-            if kind in ("box", "wall"):
-                rel = (ax - pos[0], ay - pos[1])
-                if face[0] * rel[1] - face[1] * rel[0] == 0:
-                    barriers.append((kind, face[0] * rel[0] + face[1] * rel[1]))
+    objs: list[tuple[str, tuple[int, int], int]] = []  # (name, cell, distance) of what is described, walls aside
+    rel_words: dict[tuple[int, int], str] = {}  # cell -> its position words
+    walls: list[tuple[int, int]] = []  # relative offsets of the walls in view
+    blocking: list[tuple[int, int]] = []  # relative offsets of objects a path may not enter
+    barriers: list[tuple[int, str]] = []  # (steps ahead, type) of boxes and walls on the facing line
+    for k, (kind_code, color_code, state_code) in zip(hits, codes):
+        rx, ry, dist, ahead, side = layout[k]
+        ax, ay = px + rx, py + ry
+        if ax < 0 or ay < 0 or dist == 0:
+            continue
+        kind = IDX_TO_OBJECT[kind_code]
+        if kind == "wall":
+            walls.append((rx, ry))
+        else:
+            color = IDX_TO_COLOR[color_code]
+            name = f"{color} {IDX_TO_STATE[state_code]} door" if kind == "door" else f"{color} {kind}"
+            objs.append((name, (ax, ay), dist))
+            rel_words[(ax, ay)] = _pos_words(ahead, side)
+            if kind in _BLOCKING:
+                blocking.append((rx, ry))
+        if side == 0 and kind in ("box", "wall"):
+            barriers.append((ahead, kind))
     objs.sort(key=lambda o: o[2])
 
-    def rel_of(cell: tuple[int, int]) -> tuple[int, int]:
-        rel = (cell[0] - pos[0], cell[1] - pos[1])
-        rvec = DIR_TO_VEC[(d + 1) % 4]
-        return face[0] * rel[0] + face[1] * rel[1], rvec[0] * rel[0] + rvec[1] * rel[1]
-
-    if objs:
+    if objs or walls:
         text = "In front of you in this room, you can see several objects: "
         seen: dict[str, int] = {}
         for name, cell, _ in objs:
-            if "wall" in name:
-                continue
             seen[name] = seen.get(name, 0) + 1
-            text += f"There is a {name} {seen[name]} {_pos_words(*rel_of(cell))} "
+            text += f"There is a {name} {seen[name]} {rel_words[cell]} "
     else:
         text = "You cannot see any objects within sight."
     text += "The room has walls around you. "
-    if barriers:
-        barriers.sort(key=lambda b: b[1])
-        text += f"You are facing a {barriers[0][0]} {barriers[0][1]} steps away. "
+    nearest = min(barriers) if barriers else None
+    if nearest is not None:
+        text += f"You are facing a {nearest[1]} {nearest[0]} steps away. "
     carrying = env.carrying
     text += f"You are carrying a {carrying.color} {carrying.type}." if carrying is not None \
         else "You are not carrying anything."
+    face = DIR_TO_VEC[d]
 
-    blocked = {cell for name, cell, _ in objs if any(b in name for b in _BLOCKING)}
-
-    wanted = {(cell, False) for name, cell, _ in objs if "wall" not in name and "goal" not in name}
-    wanted |= {(cell, True) for name, cell, _ in objs if "goal" in name or "open door" in name}
-    found = find_paths(pos, d, wanted, blocked, xrange, yrange)  # every path the menu below asks for
+    # every path the menu below asks for, in one search on cells coded relative to the agent
+    wanted_arrive = {(cell[0] - px + off) * width + cell[1] - py + off: (cell, True)
+                     for name, cell, _ in objs if "goal" in name or "open door" in name}
+    wanted_face = {(cell[0] - px + off) * width + cell[1] - py + off: (cell, False)
+                   for name, cell, _ in objs if "goal" not in name}
+    if wanted_arrive or wanted_face:
+        free = allowed.difference([(x + off) * width + y + off for x, y in walls + blocking])
+        found = _search(off * width + off, d, wanted_arrive, wanted_face, free, step)
+    else:
+        found = {}
 
     def path(goal: tuple[int, int], arrive: bool) -> list[int] | None:
         steps = found.get((goal, arrive))
@@ -225,7 +268,7 @@ def read_view(env: Any, obs: dict[str, Any]) -> View:
 
     actions: dict[str, list[int]] = {"turn left": [TURN_LEFT], "turn right": [TURN_RIGHT]}
     errors: dict[str, str] = {}
-    if not barriers or barriers[0][1] > 1:
+    if nearest is None or nearest[0] > 1:
         actions["move forward"] = [FORWARD]
     else:
         errors["move forward"] = "There is a barrier in front of you, you can't move forward."
@@ -244,8 +287,7 @@ def read_view(env: Any, obs: dict[str, Any]) -> View:
                 errors[f"pickup {name} {n}"] = f"You cannot pickup {name} {n}, as there is no path leading to it."
 
     if carrying is not None:
-        ahead = (pos[0] + face[0], pos[1] + face[1])
-        if any(cell == ahead and any(b in name for b in _BLOCKING) for name, cell, _ in objs):
+        if face in walls or face in blocking:  # a wall or an object a path may not enter
             errors["drop"] = "You cannot drop the object, as there is already an object in front of you."
         else:
             actions["drop"] = [DROP]

@@ -218,8 +218,13 @@ class TextEnv(gym.Env[str, str], EzPickle):
         shared = self._BASE_SHARED | self.snapshot_shared
         new = object.__new__(type(self))
         memo: dict[int, Any] = {}
-        new.__dict__.update({k: v if k in shared else copy.deepcopy(v, memo) for k, v in self.__dict__.items()})
+        new.__dict__.update({k: v if k in shared else copy.deepcopy(v, memo) for k, v in self._snapshot_state().items()})
         return new
+
+    def _snapshot_state(self) -> dict[str, Any]:
+        """The attributes ``snapshot`` copies (or shares): all of them, unless an env leaves out
+        caches a copy can rebuild."""
+        return self.__dict__
 
     # ----- pickling: constructor args + replay of the episode ------------------------------
     def __getstate__(self) -> dict[str, Any]:

@@ -85,15 +85,19 @@ def test_env_pickles_mid_episode_and_continues_identically(env_id):
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_snapshot_continues_like_a_pickled_copy_and_independently(env_id):
     """``snapshot`` (beam search's copies) gives the future a pickled copy (rebuilt, replayed) gives,
-    on random walks from several mid-episode states; stepping a snapshot leaves its original as it was.
-    Where an env has no snapshot, it is the pickled copy itself."""
+    on random walks from several mid-episode states, and the same oracle action; stepping a snapshot
+    leaves its original as it was. Where an env has no snapshot, it is the pickled copy itself."""
     env = make(env_id)
     for task_id in env.splits()["test"][:4]:
         rng = np.random.default_rng(task_id)
         obs, info = env.reset(seed=2, options={"task_id": task_id})
         for depth in range(6):
+            if depth % 2:
+                env.oracle_action()  # an oracle already consulted (its cached plan) copies like a fresh one
             replayed, clean = pickle.loads(pickle.dumps(env)), pickle.loads(pickle.dumps(env))
             snap, walk, taken = env.snapshot(), np.random.default_rng(depth), []
+            if not snap._done:
+                assert snap.oracle_action() == replayed.oracle_action()
             for _ in range(8):  # the snapshot walks first ...
                 menu = snap.admissible_actions() if not snap._done else ["x"]
                 taken.append(menu[int(walk.integers(len(menu)))])
