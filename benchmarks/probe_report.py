@@ -8,7 +8,8 @@ For each env with a shipped probe set: builds (or finds) the default reward mode
 (`build-defaults`), scores the probe set with each (`eval-rm --probe ENV`), runs Best-of-N at
 ``--budget`` on the first ``--bon-tasks`` test tasks with each (one shared sample pool, so the
 comparison is paired), and writes the tables. The rank correlation between the models' probe
-ranking accuracy and their BoN success is Spearman's over the models; its 95% interval comes from
+ranking accuracy and their BoN result (the env's metric: success; BabyAI mean reward) is Spearman's
+over the models; its 95% interval comes from
 resampling the probe tasks and the BoN tasks (2,000 draws, seeded).
 """
 
@@ -55,7 +56,7 @@ def main() -> None:
     if len(per_env) > 1:
         agree = rank_agreement(per_env)
         lines += ["## Across envs", "",
-                  f"Probe ranking accuracy vs BoN@{args.budget} success, Spearman over the {len(RM_METHODS)} models "
+                  f"Probe ranking accuracy vs BoN@{args.budget} (each env's metric), Spearman over the {len(RM_METHODS)} models "
                   "within each env, and their mean (95% intervals: every env's probe and BoN tasks resampled):", "",
                   "| env | Spearman [95% interval] |", "|---|---|"]
         lines += [f"| {k} | {v:+.2f} [{lo:+.2f}, {hi:+.2f}] |" for k, (v, lo, hi) in agree.items()] + [""]
@@ -75,6 +76,13 @@ def env_section(env: str, args: argparse.Namespace) -> tuple[list[str], tuple[di
            f"{c['screen']} policy samples succeeded ({len(c_tasks(records))} tasks). Built with "
            f"{meta['compute']['rollouts']:,} Q rollouts ({meta['compute']['env_steps']:,} env steps) after "
            f"{meta['compute']['screen']['trajectories']:,} screening samples.", ""]
+    ref, here = meta.get("policy_weights_sha256", "?"), _policy_sha(env)
+    out += [f"Reference policy of the probe set (its Q): weights sha256 `{ref[:16]}`; the reward models below are "
+            f"built on the default policy of this machine, sha256 `{here[:16]}`" +
+            (" (the same policy)." if ref == here else
+             " (another build of the same recipe on another machine: builds repeat bit for bit on one machine, "
+             "not necessarily across CPUs or library versions; the reward models here learned a sibling of the "
+             "reference policy, while Q is the reference policy's)."), ""]
     scored, bon, seconds, start = {}, {}, {}, time.perf_counter()
     for name in RM_METHODS:
         method = METHODS.get(name)
@@ -84,15 +92,17 @@ def env_section(env: str, args: argparse.Namespace) -> tuple[list[str], tuple[di
         seconds[name] = time.perf_counter() - t0
         record = run(RunConfig(method=name, budget=args.budget, env=env, tasks=args.bon_tasks, out=args.runs,
                                temperature=args.temperature))
-        bon[name] = [t.success for t in record.tasks]
-    out += ["| reward model | " + " | ".join(METRICS) + f" | BoN@{args.budget} success ({args.bon_tasks} tasks) |",
+        metric = record.metric  # the env's metric, as the leaderboard reads it (BabyAI: mean reward)
+        bon[name] = [t.success if metric == "success" else t.reward for t in record.tasks]
+    n_bon = len(bon["agentprm"])
+    out += ["| reward model | " + " | ".join(METRICS) + f" | BoN@{args.budget} {metric} ({n_bon} tasks) |",
             "|---" * (len(METRICS) + 2) + "|"]
     for name in RM_METHODS:
         ev = evaluate(scored[name])
         cells = [f"{v:.3f} [{lo:.2f}, {hi:.2f}]" for v, lo, hi in ev.values()]
         out.append(f"| {name} | " + " | ".join(cells) + f" | {np.mean(bon[name]):.3f} |")
     out += ["", "Paired differences against `agentprm` (ranking accuracy; sign-flip p over per-task accuracy; "
-            "BoN success: paired over the same tasks and samples):", "",
+            f"BoN {metric}: paired over the same tasks and samples):", "",
             "| other | ranking diff [95% CI] | p | BoN diff [95% CI] | p |", "|---|---|---|---|---|"]
     for name in RM_METHODS[1:]:
         cmp = compare(scored["agentprm"], scored[name])
@@ -107,11 +117,21 @@ def env_section(env: str, args: argparse.Namespace) -> tuple[list[str], tuple[di
             "error-free ones. Intervals that span most of [0, 1] say the set is too small to rank those models "
             "on that metric."]
     rho, lo, hi = rank_agreement({env: (scored, bon)})[env]
-    out += ["", f"Probe ranking accuracy vs BoN@{args.budget} success over the {len(RM_METHODS)} models: Spearman "
+    out += ["", f"Probe ranking accuracy vs BoN@{args.budget} {metric} over the {len(RM_METHODS)} models: Spearman "
             f"{rho:+.2f}, 95% interval [{lo:+.2f}, {hi:+.2f}] (probe and BoN tasks resampled).", "",
             f"Scoring the probe set took {np.mean(list(seconds.values())):.1f} s per model "
             f"(2-core CPU); this section {time.perf_counter() - start:.0f} s with the BoN runs.", ""]
     return out, (scored, bon)
+
+
+def _policy_sha(env: str) -> str:
+    """The weights digest of this machine's default policy of ``env`` (built if missing)."""
+    import json
+
+    from agentprm_bench.defaults import ensure_default_policy
+
+    meta = json.loads((ensure_default_policy(resolve_env(env).env_id, progress=True) / "agentprm_policy.json").read_text())
+    return str(meta.get("weights_sha256", "?"))
 
 
 def fmt_p(p: float) -> str:
