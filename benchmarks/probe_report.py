@@ -99,6 +99,7 @@ def env_section(env: str, args: argparse.Namespace) -> tuple[list[str], tuple[di
     if len(names) < len(args.methods):
         out += [f"Left out (not built when this ran, `--only-built`): "
                 f"{', '.join(n for n in args.methods if n not in names)}.", ""]
+    n_tasks = min(args.bon_tasks, len(resolve_env(env).load_class().splits()["test"]))  # BabyAI has 90
     scored, bon, seconds, start = {}, {}, {}, time.perf_counter()
     for name in names:
         method = METHODS.get(name)
@@ -106,7 +107,7 @@ def env_section(env: str, args: argparse.Namespace) -> tuple[list[str], tuple[di
         t0 = time.perf_counter()
         scored[name] = score_probes(RewardModel.load(path), records)
         seconds[name] = time.perf_counter() - t0
-        record = run(RunConfig(method=name, budget=args.budget, env=env, tasks=args.bon_tasks, out=args.runs,
+        record = run(RunConfig(method=name, budget=args.budget, env=env, tasks=n_tasks, out=args.runs,
                                temperature=args.temperature))
         metric = record.metric  # the env's metric, as the leaderboard reads it (BabyAI: mean reward)
         bon[name] = [t.success if metric == "success" else t.reward for t in record.tasks]
