@@ -34,6 +34,7 @@ from agentprm_bench.search.methods import METHODS
 from agentprm_bench.search.run import RunConfig, run
 
 RM_METHODS = ("agentprm", "agentprm-beta0", "pvm", "orm", "mc-prm", "inverse-prm")
+MIN_MODELS = 3  # models an env needs for its rank correlation (with 2, Spearman is +-1)
 
 
 def main() -> None:
@@ -63,13 +64,17 @@ def main() -> None:
     for env in args.envs.split(","):
         section, per_env[env] = env_section(resolve_env(env).short_name, args)
         lines += section
-    if len(per_env) > 1:
-        agree = rank_agreement(per_env)
+    ranked = {e: v for e, v in per_env.items() if len(v[0]) >= MIN_MODELS}
+    if len(ranked) > 1:
+        agree = rank_agreement(ranked)
         lines += ["## Across envs", "",
                   f"Probe ranking accuracy vs BoN@{args.budget} (each env's metric), Spearman over each env's models "
                   "within each env, and their mean (95% intervals: every env's probe and BoN tasks resampled):", "",
                   "| env | Spearman [95% interval] |", "|---|---|"]
         lines += [f"| {k} | {v:+.2f} [{lo:+.2f}, {hi:+.2f}] |" for k, (v, lo, hi) in agree.items()] + [""]
+    elif len(per_env) > 1:
+        lines += ["## Across envs", "", f"Not computed: fewer than two envs have {MIN_MODELS} or more reward models "
+                  "scored here.", ""]
     Path(args.out).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
 
@@ -133,9 +138,14 @@ def env_section(env: str, args: argparse.Namespace) -> tuple[list[str], tuple[di
             f"that many error cases and {meta['counts']['trajectories'] - meta['counts']['first_errors']} "
             "error-free ones. Intervals that span most of [0, 1] say the set is too small to rank those models "
             "on that metric."]
-    rho, lo, hi = rank_agreement({env: (scored, bon)})[env]
-    out += ["", f"Probe ranking accuracy vs BoN@{args.budget} {metric} over the {len(names)} models: Spearman "
-            f"{rho:+.2f}, 95% interval [{lo:+.2f}, {hi:+.2f}] (probe and BoN tasks resampled).", "",
+    if len(names) >= MIN_MODELS:
+        rho, lo, hi = rank_agreement({env: (scored, bon)})[env]
+        out += ["", f"Probe ranking accuracy vs BoN@{args.budget} {metric} over the {len(names)} models: Spearman "
+                f"{rho:+.2f}, 95% interval [{lo:+.2f}, {hi:+.2f}] (probe and BoN tasks resampled).", ""]
+    else:
+        out += ["", f"Probe ranking vs BoN@{args.budget}: not computed here ({len(names)} models; a rank correlation "
+                f"needs {MIN_MODELS} or more).", ""]
+    out += [
             f"Scoring the probe set took {np.mean(list(seconds.values())):.1f} s per model "
             f"(2-core CPU); this section {time.perf_counter() - start:.0f} s with the BoN runs.", ""]
     return out, (scored, bon)
