@@ -90,7 +90,7 @@ def first_run_plan(env: str, method: Method | None, test_samples: int, threads: 
     if new_policy:
         plan.append((f"train the default {entry.short_name} policy", rates["policy"]))
     base = home() / "defaults" / entry.short_name
-    if method is not None and method.rm is not None and (new_policy or not _finished(base / f"rm-{method.name}" / RM_META)):
+    if method is not None and method.rm is not None and (new_policy or not _finished(default_rm_dir(env, method.name) / RM_META)):
         n = sizes.rollout_samples * sizes.rollout_tasks
         if new_policy or not (base / "rollouts-train").is_dir():
             plan.append((f"{n} train rollouts", n * rates["rollout"]))
@@ -129,6 +129,13 @@ def ensure_default_policy(env: str, progress: bool = True) -> Path:
     return path
 
 
+def default_rm_dir(env: str, name: str, seed: int = 0) -> Path:
+    """Where the default reward model of method ``name`` for ``env`` lives (built or not): seed 0
+    keeps the original directory, others get ``rm-<method>-seed<k>``."""
+    base = home() / "defaults" / resolve_env(env).short_name
+    return base / (f"rm-{name}" if seed == 0 else f"rm-{name}-seed{seed}")
+
+
 def ensure_default_reward_model(env: str, method: Method, progress: bool = True, seed: int = 0) -> Path:
     """The env's default reward model for ``method``, built (with what it needs) if missing. ``seed``
     is its training seed (seed 0 keeps the original directory; others get ``rm-<method>-seed<k>``);
@@ -142,7 +149,7 @@ def ensure_default_reward_model(env: str, method: Method, progress: bool = True,
         raise ValueError(f"method {method.name} has no reward model")
     entry = resolve_env(env)
     base = home() / "defaults" / entry.short_name
-    out = base / (f"rm-{method.name}" if seed == 0 else f"rm-{method.name}-seed{seed}")
+    out = default_rm_dir(env, method.name, seed)
     policy_dir = ensure_default_policy(entry.env_id, progress)
     sizes = sizes_for(entry.env_id)
     _match_policy(base, policy_dir, sizes)

@@ -145,28 +145,27 @@ def env_section(env: str, args: argparse.Namespace) -> tuple[list[str], tuple[di
     else:
         out += ["", f"Probe ranking vs BoN@{args.budget}: not computed here ({len(names)} models; a rank correlation "
                 f"needs {MIN_MODELS} or more).", ""]
-    out += [
-            f"Scoring the probe set took {np.mean(list(seconds.values())):.1f} s per model "
+    out += [f"Scoring the probe set took {np.mean(list(seconds.values())):.1f} s per model "
             f"(2-core CPU); this section {time.perf_counter() - start:.0f} s with the BoN runs.", ""]
     return out, (scored, bon)
 
 
 def _built(env: str, name: str) -> bool:
     """Whether this machine has the default ``name`` reward model of ``env`` built for its default policy."""
-    from agentprm_bench.defaults import _finished
-    from agentprm_bench.paths import home
+    from agentprm_bench.defaults import _finished, default_rm_dir
     from agentprm_bench.prm.model import RM_META
 
-    return _finished(home() / "defaults" / resolve_env(env).short_name / f"rm-{name}" / RM_META)
+    return _finished(default_rm_dir(env, name) / RM_META)
 
 
 def _policy_sha(env: str) -> str:
     """The weights digest of this machine's default policy of ``env`` (built if missing)."""
     import json
 
+    from agentprm_bench.agents.bc import POLICY_META
     from agentprm_bench.defaults import ensure_default_policy
 
-    meta = json.loads((ensure_default_policy(resolve_env(env).env_id, progress=True) / "agentprm_policy.json").read_text())
+    meta = json.loads((ensure_default_policy(resolve_env(env).env_id, progress=True) / POLICY_META).read_text())
     return str(meta.get("weights_sha256", "?"))
 
 

@@ -315,8 +315,8 @@ class BabyAIEnv(TextEnv):
     def _snapshot_state(self) -> dict[str, Any]:
         """A copy needs only the level being played (the others are level objects kept for later
         resets), and not the oracle's bot, which follows the episode again from ``_initial`` when
-        asked, as in a pickled (replayed) copy. Copying the level costs ~3 ms against ~10 ms for
-        a replayed copy after up to 20 primitive steps (``benchmarks/babyai_step.py``, idle 2-core CPU)."""
+        asked, as in a pickled (replayed) copy. Copying the level costs ~4 ms against ~14 ms for
+        a replayed copy after up to 20 primitive steps (``benchmarks/babyai_step.py``, results/performance.md)."""
         state = dict(self.__dict__)
         state["_envs"] = {self.level: self._envs[self.level]} if self.level in self._envs else {}
         state["_tracker"] = None

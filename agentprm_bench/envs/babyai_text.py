@@ -134,17 +134,14 @@ def _search(start: int, start_dir: int, arrive: dict[int, Any], face: dict[int, 
     init = start * 4 + start_dir
     found: dict[Any, list[int]] = {}
     queue = [init]
-    push = queue.append
     popped: set[int] = set()
-    pop_mark = popped.add
     parent: dict[int, tuple[int, int]] = {}
     head = 0
     while head < len(queue) and (arrive or face):
         node = queue[head]
         head += 1
-        pop_mark(node)
-        cell = node >> 2
-        d = node & 3
+        popped.add(node)
+        cell, d = node >> 2, node & 3
         ahead = cell + step[d]
         if cell in arrive or ahead in face:
             keys = ([arrive.pop(cell)] if cell in arrive else []) + ([face.pop(ahead)] if ahead in face else [])
@@ -158,18 +155,14 @@ def _search(start: int, start_dir: int, arrive: dict[int, Any], face: dict[int, 
         if ahead in allowed:
             nxt = ahead * 4 + d
             if nxt not in popped:
-                push(nxt)
+                queue.append(nxt)
                 parent[nxt] = (node, FORWARD)
         if cell in allowed:
-            base = cell * 4
-            nxt = base + ((d - 1) & 3)
-            if nxt not in popped:
-                push(nxt)
-                parent[nxt] = (node, TURN_LEFT)
-            nxt = base + ((d + 1) & 3)
-            if nxt not in popped:
-                push(nxt)
-                parent[nxt] = (node, TURN_RIGHT)
+            for action, turned in ((TURN_LEFT, (d - 1) & 3), (TURN_RIGHT, (d + 1) & 3)):
+                nxt = cell * 4 + turned
+                if nxt not in popped:
+                    queue.append(nxt)
+                    parent[nxt] = (node, action)
     return found
 
 
