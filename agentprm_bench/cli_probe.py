@@ -41,7 +41,7 @@ def cmd_eval_probe(args: argparse.Namespace, out: TextIO) -> int:
     from agentprm_bench.prm.model import RewardModel
     from agentprm_bench.prm.probe import load_probes
     from agentprm_bench.prm.probe_eval import METRICS, compare, evaluate, score_probes
-    from agentprm_bench.provenance import git_commit, package_versions
+    from agentprm_bench.provenance import stamp
 
     records, meta = load_probes(args.probe)
     n_states = sum(r["kind"] == "state" for r in records)
@@ -78,7 +78,7 @@ def cmd_eval_probe(args: argparse.Namespace, out: TextIO) -> int:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         append_records(Path(args.out) / PROBE_EVAL, [{
             "probe": args.probe, "probe_sha256": meta.get("sha256"), "probe_config": meta.get("config"),
-            "models": rows, "paired": pairs, "git_commit": git_commit(), "packages": package_versions()}])
+            "models": rows, "paired": pairs, **stamp()}])
         out.write(f"\nappended to {Path(args.out) / PROBE_EVAL}\n")
     return 0
 

@@ -43,7 +43,7 @@ from agentprm_bench.jsonl import write_text_atomic
 from agentprm_bench.locks import exclusive
 from agentprm_bench.progress import bar as progress_bar
 from agentprm_bench.schema import file_digest
-from agentprm_bench.provenance import git_commit, package_versions
+from agentprm_bench.provenance import stamp
 
 log = logging.getLogger(__name__)
 POLICY_META = "agentprm_policy.json"
@@ -388,7 +388,7 @@ def _train_policy(cfg: TrainPolicyConfig, out: Path, progress: bool) -> dict[str
                     "train_tokens": tokens, "final_loss": float(np.mean(losses[-20:])) if losses else None,
                     "train_seconds": round(time.perf_counter() - t_train, 1),
                     "total_seconds": round(time.perf_counter() - t_start, 1)},
-        "git_commit": git_commit(), "packages": package_versions(),
+        **stamp(),
     }
     write_text_atomic(out / POLICY_META, json.dumps(meta, indent=2) + "\n")
     return meta

@@ -23,7 +23,7 @@ from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import append_records, repair_tail, write_text_atomic
 from agentprm_bench.locks import exclusive
 from agentprm_bench.schema import check_fields, read_json
-from agentprm_bench.provenance import git_commit, package_versions
+from agentprm_bench.provenance import stamp
 
 log = logging.getLogger(__name__)
 TRAJECTORIES = "trajectories.jsonl"
@@ -51,7 +51,7 @@ EXTENDABLE = ("tasks", "samples", "batch_size")  # more tasks or samples extend 
 
 def _check_config(out: Path, config: CollectConfig) -> None:
     path = out / CONFIG
-    stored = {"config": asdict(config), "git_commit": git_commit(), "packages": package_versions()}
+    stored = {"config": asdict(config), **stamp()}
     if path.exists():
         previous = read_json(path, f"delete {out} or choose another --out").get("config")
         try:

@@ -36,7 +36,7 @@ from agentprm_bench.errors import UserError
 from agentprm_bench.improve.updates import UpdateSettings, dpo_update, rft_update
 from agentprm_bench.jsonl import append_records, read_records, write_text_atomic
 from agentprm_bench.locks import exclusive
-from agentprm_bench.provenance import git_commit, package_versions
+from agentprm_bench.provenance import stamp
 from agentprm_bench.schema import file_digest
 from agentprm_bench.search.methods import METHODS
 
@@ -201,7 +201,7 @@ def _record(cfg: ImproveConfig, out: Path, k: int, policy: Path, compute: dict[s
                        "metric": entry.metric, "values": values, "value": sum(values) / max(1, len(values)),
                        "success": sum(won) / max(1, len(won)), "mean_reward": sum(rewards) / max(1, len(rewards)),
                        "env_steps": sum(t.compute.env_steps for t in trajs)},
-              "compute": compute, "git_commit": git_commit(), "packages": package_versions()}
+              "compute": compute, **stamp()}
     append_records(out / RECORDS, [record])
     return record
 
@@ -225,5 +225,4 @@ def _check_config(out: Path, cfg: ImproveConfig) -> None:
             raise UserError(f"{out} holds an improve run with another config; choose another --out or delete it")
         return
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps({"config": asdict(cfg), "git_commit": git_commit(),
-                                        "packages": package_versions()}, indent=2) + "\n")
+    write_text_atomic(path, json.dumps({"config": asdict(cfg), **stamp()}, indent=2) + "\n")

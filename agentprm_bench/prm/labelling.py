@@ -35,7 +35,7 @@ from agentprm_bench.jsonl import append_records, read_records, repair_tail, writ
 from agentprm_bench.locks import exclusive
 from agentprm_bench.schema import fits
 from agentprm_bench.prm.labels import mc_targets, td_gae_targets
-from agentprm_bench.provenance import git_commit, package_versions
+from agentprm_bench.provenance import stamp
 
 log = logging.getLogger(__name__)
 LABELS = "labels.jsonl"
@@ -101,7 +101,7 @@ def _make_labels(trajectories_path: Path, out: Path, config: LabelConfig, progre
     os.replace(tmp, out / LABELS)
     write_text_atomic(out / LABEL_CONFIG, json.dumps(
         {"config": asdict(config), "source": str(trajectories_path), "compute": asdict(compute),
-         "git_commit": git_commit(), "packages": package_versions()}, indent=2) + "\n")
+         **stamp()}, indent=2) + "\n")
     return out / LABELS
 
 

@@ -48,7 +48,7 @@ from agentprm_bench.envs import make_env, resolve_env
 from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import append_records, read_records, repair_tail, write_text_atomic
 from agentprm_bench.locks import exclusive
-from agentprm_bench.provenance import git_commit, package_versions
+from agentprm_bench.provenance import stamp
 from agentprm_bench.schema import file_digest, fits, read_json
 
 PROBES, PROBE_CONFIG, Q_ROLLOUTS = "probes.jsonl", "probe_config.json", "q_rollouts.jsonl"
@@ -143,8 +143,7 @@ def _build(config: ProbeConfig, out: Path, progress: bool) -> Path:
     write_text_atomic(stored, json.dumps({"config": asdict(config), "policy_model": config.policy or "default",
                                           "policy_weights_sha256": file_digest(weights) if weights.is_file() else None,
                                           "counts": counts,
-                                          "compute": compute, "git_commit": git_commit(),
-                                          "packages": package_versions()}, indent=2) + "\n")
+                                          "compute": compute, **stamp()}, indent=2) + "\n")
     return out / PROBES
 
 

@@ -42,7 +42,7 @@ from agentprm_bench.prm import losses
 from agentprm_bench.prm.labelling import LABEL_CONFIG, LabelConfig, read_labels
 from agentprm_bench.prm.labels import td_gae_targets
 from agentprm_bench.prm.model import RM_META, RewardModel, Serialized
-from agentprm_bench.provenance import git_commit, package_versions
+from agentprm_bench.provenance import stamp
 
 log = logging.getLogger(__name__)
 REWARD_MODELS = {"orm": "any", "pvm": "any", "agentprm": "td-gae", "mc-prm": "mc", "inverse-prm": "any"}
@@ -374,7 +374,7 @@ def _ddp_forward(ddp: Any, rm: RewardModel, seqs: list[Serialized]) -> tuple[tor
 
 def _checkpoint(rm: RewardModel, opt: torch.optim.Optimizer, out: Path, state: dict[str, Any],
                 label_meta: dict[str, Any], final: dict[str, Any] | None = None) -> None:
-    extra = {"git_commit": git_commit(), "packages": package_versions(), "label_config": label_meta.get("config"),
+    extra = {**stamp(), "label_config": label_meta.get("config"),
              "label_compute": label_meta.get("compute")}
     if final is not None:
         extra["metrics"] = final

@@ -19,6 +19,7 @@ ResultRecord (schema_version 1)
   compute         dict   policy_tokens_out, policy_tokens_in, rm_tokens, env_steps, trajectories, wall_time_s
   config          dict   the RunConfig that produced it
   seed, git_commit, packages, timestamp, schema_version
+  machine         dict   the machine kind (``provenance.machine``; {} in records written before it)
 Records are appended whole and fsynced (``jsonl.append_records``); a run's ``key`` identifies
 it, so an interrupted sweep skips what it already wrote and never writes a record twice.
 """
@@ -77,6 +78,7 @@ class ResultRecord:
     packages: dict[str, str]
     timestamp: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     schema_version: int = SCHEMA_VERSION
+    machine: dict[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple:

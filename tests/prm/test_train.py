@@ -48,6 +48,7 @@ def test_every_reward_model_trains_and_checkpoints(data, tiny_model_dir, tmp_pat
     loaded = RewardModel.load(tmp_path / rm, device="cpu")
     assert loaded.meta["kind"] == rm and loaded.meta["label_method"] == "td-gae"
     assert loaded.meta["metrics"]["steps"] == metrics["steps"] and loaded.meta["git_commit"]
+    assert loaded.meta["machine"]["torch_cpu_capability"]  # the CPU kind decides the bits (README)
     assert loaded.output == ("logit" if rm == "inverse-prm" else "linear")
 
 

@@ -43,6 +43,7 @@ def test_run_prints_a_summary_and_appends_a_record(tmp_path, bench_home, untrain
     assert [r.search for r in records] == ["bon", "beam"]
     assert records[0].reward_model["path"] == str(untrained_rm) and records[0].compute["rm_tokens"] > 0
     assert records[0].git_commit and "torch" in records[0].packages and records[0].config["budget"] == 2
+    assert records[0].machine["torch_cpu_capability"] and records[0].machine["arch"]
 
 
 def test_run_samples_from_an_openai_compatible_server(tmp_path, bench_home, tiny_model_dir, completions_server):
