@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Policy improvement (issue: actor-critic loop): AgentPRM-guided step-level DPO vs rejection
 # fine-tuning on outcomes, 3 iterations from the default policy, per env and seed, then the
-# table, figures and paired final policies of results/improve.md.
+# table, figures and paired final policies of results/improve.md, made from the run records
+# copied to results/improve/runs/.
 #
 #   bash benchmarks/improve.sh [OUT] [ENVS] [SEEDS] [REWARDS]
 #
@@ -14,9 +15,14 @@ cli=(python3 -m agentprm_bench.cli)
 for env in ${envs//,/ }; do
   for seed in ${seeds//,/ }; do
     for reward in ${rewards//,/ }; do
+      run=$env-$reward-s$seed
       "${cli[@]}" improve --env "$env" --reward "$reward" --iterations 3 --seed "$seed" \
-          --out "$out/$env-$reward-s$seed" --no-progress
+          --out "$out/$run" --no-progress
+      # the run's records (per-task test values, compute, policy digest, machine) are small: keep
+      # them in the repo, since $out may not outlive the machine
+      mkdir -p "results/improve/runs/$run"
+      cp "$out/$run/improve.jsonl" "$out/$run/improve_config.json" "results/improve/runs/$run/"
     done
   done
 done
-"${cli[@]}" plot "$out" --out results/improve
+"${cli[@]}" plot results/improve/runs --out results/improve
