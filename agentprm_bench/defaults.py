@@ -9,8 +9,9 @@ For env E (short name) and method m:
   defaults/E/expert-train         ``collect --policy oracle`` on the same 64 tasks (inverse-prm)
   defaults/E/rm-m                 ``train --rm ...``: 2 TD iterations x 1 epoch
 Each stage is skipped when its output is complete and resumes when it is not, so a killed
-build continues where it stopped. The sizes keep a first build of one env's policy and one
-reward model well under 20 minutes on 2 CPU cores; bigger builds use the commands directly.
+build continues where it stopped. On 2 CPU cores a first build of TextCraft's policy and one
+reward model takes about 15 minutes; BabyAI's, whose trajectories are longer, about an hour
+(``PHASE_SECONDS``); bigger builds use the commands directly.
 """
 
 from __future__ import annotations
@@ -58,11 +59,15 @@ def sizes_for(env: str) -> DefaultSizes:
 # training, one Monte-Carlo labelling rollout (mc-prm), one test sample. TextCraft: measured on the
 # default first run on an idle machine (2026-11-23: 6.9 + 1.9 + 1.4 + 1.2 min; README, "First run");
 # BabyAI-v1's policy: `agentprm-bench train-policy --env babyai --threads 2` took 30 min 4 s (1,200
-# demonstrations 7.7 min, 776 steps 21.8 min; a CI run shared part of it); its other rates and
-# WebShop's are rough figures from rollout rates, not from a whole first run. ``first_run_plan`` scales them by 2 / threads; they estimate, they decide nothing.
+# demonstrations 7.7 min, 776 steps 21.8 min; a CI run shared part of it). BabyAI-v1's other rates
+# are halved one-thread times of 2026-12-02 (`build-defaults --threads 1`, two builds sharing the
+# 2 cores): a reward model 2,303 s (agentprm-beta0; 2 iterations over 568 context windows), a
+# Monte-Carlo rollout 0.72 s (1,668 in ~20 min), a train rollout 2.1 s and a test sample ~2 s
+# (`improve`'s first iteration). WebShop's are rough figures from rollout rates, not from a whole
+# first run. ``first_run_plan`` scales them by 2 / threads; they estimate, they decide nothing.
 PHASE_SECONDS: dict[str, dict[str, float]] = {
     "agentprm/TextCraft-v1": {"policy": 415.0, "rollout": 0.22, "rm": 84.0, "mc": 0.2, "sample": 0.23},
-    "agentprm/BabyAI-v1": {"policy": 1800.0, "rollout": 0.4, "rm": 120.0, "mc": 0.2, "sample": 0.5},
+    "agentprm/BabyAI-v1": {"policy": 1800.0, "rollout": 1.05, "rm": 1150.0, "mc": 0.36, "sample": 1.0},
     "agentprm/WebShop-v1": {"policy": 1500.0, "rollout": 0.1, "rm": 150.0, "mc": 0.05, "sample": 0.1},
 }
 PHASE_TIMES: list[tuple[str, float]] = []  # (phase, seconds) of what this process built, in order
