@@ -33,7 +33,7 @@ from agentprm_bench.jsonl import append_records, repair_tail
 from agentprm_bench.locks import exclusive, writable_dir
 from agentprm_bench.paths import home, model_fingerprint
 from agentprm_bench.progress import bar as progress_bar
-from agentprm_bench.provenance import git_commit, machine, package_versions
+from agentprm_bench.provenance import stamp
 from agentprm_bench.search.bon import aggregate, sampling_compute, select
 from agentprm_bench.search.compute import SearchCompute
 from agentprm_bench.search.methods import METHODS, Method
@@ -113,8 +113,7 @@ def run(cfg: RunConfig, progress: bool = True, scorer: StepScorer | None = None,
         ci_high=hi, success_rate=float(np.mean([t.success for t in tasks])),
         mean_reward=float(np.mean([t.reward for t in tasks])), tasks=tuple(tasks),
         compute={k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(compute).items()},
-        config=asdict(cfg), seed=cfg.seed, git_commit=git_commit(), packages=package_versions(),
-        machine=machine())
+        config=asdict(cfg), seed=cfg.seed, **stamp())
     out = Path(cfg.out)
     with exclusive(out):  # one appending writer at a time
         repair_tail(out / RESULTS)
