@@ -8,7 +8,9 @@ level object (``env.step(int)``: its observation image, no text). Three ways, ru
 turn so machine load hits them alike: ``raw`` minigrid; ``text, cold`` with the view cache emptied
 before the walk (every view read afresh: description, menu and its path searches); ``text, warm``
 the same walk again (every view remembered, as a copied env replaying its parent's actions, or a
-second sample revisiting the first's states). Prints microseconds per step and the ratio to raw,
+second sample revisiting the first's states); and ``raw, our obs``: the raw replay on a level
+whose observation is ``babyai_obs.observation`` (what the text env installs: minigrid's image,
+computed faster), which isolates what the text interface itself adds. Prints microseconds per step and the ratio to raw,
 medians over rounds; then what one copy of the env at the walk's end costs (beam search copies
 every node): ``snapshot`` (the level deep-copied) against a pickled copy (rebuilt and replayed).
 """
@@ -24,6 +26,7 @@ import numpy as np
 
 from agentprm_bench.envs import babyai
 from agentprm_bench.envs.babyai import BabyAIEnv, make_level, reset_level
+from agentprm_bench.envs.babyai_obs import install
 
 PRIMITIVES = {"turn left": 0, "turn right": 1, "move forward": 2}
 
@@ -76,8 +79,9 @@ def main() -> None:
     tasks = list(env.splits()["test"])[: args.tasks]
     walks = {t: walk(env, t, args.steps) for t in tasks}
     levels: dict[str, object] = {}
+    fast_levels: dict[str, object] = {}
     n = sum(len(w) for w in walks.values())
-    rows: dict[str, list[float]] = {"raw": [], "text, cold": [], "text, warm": []}
+    rows: dict[str, list[float]] = {"raw": [], "raw, our obs": [], "text, cold": [], "text, warm": []}
     copies: dict[str, list[float]] = {"snapshot": [], "pickled (replay)": []}
     for _ in range(args.rounds):
         total = dict.fromkeys(rows, 0.0)
@@ -86,6 +90,8 @@ def main() -> None:
             name, seed = babyai.level_and_seed(t)
             level = levels.setdefault(name, make_level(name))
             total["raw"] += raw_seconds(level, seed, walks[t])
+            fast = fast_levels.setdefault(name, install(make_level(name)))
+            total["raw, our obs"] += raw_seconds(fast, seed, walks[t])
             getattr(babyai, "_VIEWS", {}).clear()  # (absent before the cache: then cold = warm)
             total["text, cold"] += text_seconds(env, t, walks[t])
             total["text, warm"] += text_seconds(env, t, walks[t])  # leaves env at the walk's end
@@ -96,9 +102,12 @@ def main() -> None:
         for k in copies:
             copies[k].append(1e3 * copy_total[k] / len(tasks))
     raw = statistics.median(rows["raw"])
-    print(f"{'way':12s} {'us/step':>8s} {'x raw':>6s}   ({len(tasks)} tasks, {n} primitive steps, median of {args.rounds})")
+    ours = statistics.median(rows["raw, our obs"])
+    print(f"{'way':13s} {'us/step':>8s} {'x raw':>6s} {'x raw,ours':>10s}   "
+          f"({len(tasks)} tasks, {n} primitive steps, median of {args.rounds})")
     for k, v in rows.items():
-        print(f"{k:12s} {statistics.median(v):8.0f} {statistics.median(v) / raw:6.2f}")
+        m = statistics.median(v)
+        print(f"{k:13s} {m:8.0f} {m / raw:6.2f} {m / ours:10.2f}")
     replay = statistics.median(copies["pickled (replay)"])
     print(f"\n{'copy':16s} {'ms/copy':>8s} {'x replay':>8s}   (one copy per task at the walk's end)")
     for k, v in copies.items():

@@ -17,6 +17,7 @@ import numpy as np
 from minigrid.envs.babyai.core.levelgen import LevelGen
 from minigrid.utils.baby_ai_bot import BabyAIBot
 
+from agentprm_bench.envs.babyai_obs import install
 from agentprm_bench.envs.babyai_text import CHECK, DIR_TO_VEC, View, menu_text, read_view
 from agentprm_bench.envs.base import Step, TextEnv
 
@@ -227,7 +228,7 @@ class BabyAIEnv(TextEnv):
     def _reset_task(self, task_id: int) -> str:
         self.level, self.minigrid_seed = level_and_seed(task_id)
         if self.level not in self._envs:
-            self._envs[self.level] = make_level(self.level)
+            self._envs[self.level] = install(make_level(self.level))  # minigrid's view, computed faster
         obs = reset_level(self.grid_env, self.minigrid_seed)
         self.goal = self.grid_env.mission
         if "then" in self.goal:
@@ -329,7 +330,7 @@ class BabyAIEnv(TextEnv):
     # ----- oracle ------------------------------------------------------------------------
     def _initial_level(self) -> Any:
         if self._initial is None:
-            fresh = make_level(self.level)
+            fresh = install(make_level(self.level))
             reset_level(fresh, self.minigrid_seed)
             self._initial = fresh
         return self._initial
