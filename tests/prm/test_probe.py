@@ -137,8 +137,10 @@ def test_a_tiny_probe_build_is_resumable_and_deterministic(tiny_model_dir, tmp_p
 def test_shipped_probe_sets_are_hash_pinned(tmp_path, monkeypatch):
     shipped = sorted(p.name.split(".")[0] for p in probe_mod.PACKAGED.glob("*.jsonl.gz"))
     assert "textcraft" in shipped
-    records, meta = load_probes("textcraft")
-    assert meta["config"]["k"] >= 16 and sum(r["kind"] == "state" for r in records) == meta["counts"]["states"]
+    for name in shipped:  # every shipped set loads, matches its pinned hash and its stated counts
+        records, meta = load_probes(name)
+        assert meta["config"]["k"] >= 16 and sum(r["kind"] == "state" for r in records) == meta["counts"]["states"]
+        assert sum(r["kind"] == "trajectory" for r in records) == meta["counts"]["trajectories"]
     fake = tmp_path / "probes"
     fake.mkdir()
     (fake / "textcraft.jsonl.gz").write_bytes((probe_mod.PACKAGED / "textcraft.jsonl.gz").read_bytes()[:-8] + b"\0" * 8)
