@@ -47,10 +47,15 @@ def _offsets(size: int, d: int) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
+def _agent_index(size: int) -> int:
+    """The agent's own view cell ``(size // 2, size - 1)`` at index ``i * size + j``."""
+    return (size // 2) * size + size - 1
+
+
 def _visible(clear: list[bool], size: int) -> list[bool]:
     """Seen view cells (index ``i * size + j``), given which cells let sight through."""
     seen = [False] * (size * size)
-    seen[(size // 2) * size + size - 1] = True
+    seen[_agent_index(size)] = True
     for j in range(size - 1, -1, -1):
         for i in range(size - 1):  # left to right
             k = i * size + j
@@ -82,7 +87,7 @@ def observation(level: Any) -> dict[str, Any]:
     seen = _visible([o is None or o.see_behind() for o in objs], size)
     codes = [(o.encode() if o is not None else _EMPTY) if s else _UNSEEN for o, s in zip(objs, seen)]
     carried = level.carrying
-    codes[(size // 2) * size + size - 1] = carried.encode() if carried is not None else _EMPTY
+    codes[_agent_index(size)] = carried.encode() if carried is not None else _EMPTY
     image = np.array(codes, dtype=np.uint8).reshape(size, size, 3)
     return {"image": image, "direction": level.agent_dir, "mission": level.mission}
 
