@@ -2,7 +2,7 @@
 ranking of the models predicts their Best-of-N ranking, per env and across the envs given.
 
     python benchmarks/probe_report.py [--envs textcraft] [--bon-tasks 200] [--budget 4] [--temperature 1.0]
-                                      [--out results/probe.md]
+                                      [--out results/probe.md] [--data results/probe] [--reuse ENVS]
 
 For each env with a shipped probe set: builds (or finds) the default reward model of every method
 (`build-defaults`), scores the probe set with each (`eval-rm --probe ENV`), runs Best-of-N at
@@ -11,11 +11,18 @@ comparison is paired), and writes the tables. The rank correlation between the m
 ranking accuracy and their BoN result (the env's metric: success; BabyAI mean reward) is Spearman's
 over the models; its 95% interval comes from
 resampling the probe tasks and the BoN tasks (2,000 draws, seeded).
+
+Each env's section is also written with its raw numbers (every model's probe scores, every BoN
+task's value, the section's provenance) to ``--data``/ENV.json. ``--reuse ENVS`` takes those envs'
+sections and numbers from there instead of rebuilding them, so one env can be redone on another
+machine or in another session and the report, the across-env correlation included, still comes out
+whole. A reused file must match the shipped probe set (its sha256) and this run's BoN settings.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -26,9 +33,9 @@ from agentprm_bench.envs import resolve_env
 from agentprm_bench.prm.model import RewardModel
 from agentprm_bench.prm.probe import load_probes
 from agentprm_bench.prm.probe_eval import (
-    METRICS, compare, evaluate, rank_agreement, score_probes, significant_pairs,
+    METRICS, Scored, compare, evaluate, rank_agreement, score_probes, significant_pairs,
 )
-from agentprm_bench.provenance import git_commit
+from agentprm_bench.provenance import git_commit, stamp
 from agentprm_bench.report.stats import paired
 from agentprm_bench.search.methods import METHODS
 from agentprm_bench.search.run import RunConfig, run
@@ -47,6 +54,8 @@ def main() -> None:
     parser.add_argument("--out", default="results/probe.md")
     parser.add_argument("--methods", default=",".join(RM_METHODS),
                         help="reward-model methods (default: all six; agentprm first, the paired column's reference)")
+    parser.add_argument("--data", default="results/probe", help="where each env's section and raw numbers go (ENV.json)")
+    parser.add_argument("--reuse", default="", help="envs whose section comes from --data/ENV.json, not rebuilt")
     parser.add_argument("--only-built", action="store_true",
                         help="per env, only the reward models of --methods already built (build none; agentprm must be)")
     args = parser.parse_args()
@@ -58,11 +67,17 @@ def main() -> None:
              f"--budget {args.budget} --temperature {args.temperature}"
              + (f" --methods {','.join(args.methods)}" if tuple(args.methods) != RM_METHODS else "")
              + (" --only-built" if args.only_built else "")
-             + f"` (git {git_commit()}). Metrics are defined in `agentprm_bench/prm/probe_eval.py`;"
+             + (f" --reuse {args.reuse}" if args.reuse else "")
+             + f"` (git {git_commit()}; a reused env's section says where it was made). Metrics are defined in `agentprm_bench/prm/probe_eval.py`;"
              " every interval is a 95% bootstrap over tasks.", ""]
+    reuse = {resolve_env(e).short_name for e in args.reuse.split(",") if e}
     per_env = {}
-    for env in args.envs.split(","):
-        section, per_env[env] = env_section(resolve_env(env).short_name, args)
+    for env in (resolve_env(e).short_name for e in args.envs.split(",")):
+        if env in reuse:
+            section, per_env[env] = load_section(env, args)
+        else:
+            section, per_env[env] = env_section(env, args)
+            save_section(env, args, section, *per_env[env])
         lines += section
     ranked = {e: v for e, v in per_env.items() if len(v[0]) >= MIN_MODELS}
     if len(ranked) > 1:
@@ -146,8 +161,54 @@ def env_section(env: str, args: argparse.Namespace) -> tuple[list[str], tuple[di
         out += ["", f"Probe ranking vs BoN@{args.budget}: not computed here ({len(names)} models; a rank correlation "
                 f"needs {MIN_MODELS} or more).", ""]
     out += [f"Scoring the probe set took {np.mean(list(seconds.values())):.1f} s per model "
-            f"(2-core CPU); this section {time.perf_counter() - start:.0f} s with the BoN runs.", ""]
+            f"(2-core CPU); this section {time.perf_counter() - start:.0f} s with the BoN runs "
+            f"(git {git_commit()[:12]}, {_cpu()}).", ""]
     return out, (scored, bon)
+
+
+def _cpu() -> str:
+    m = stamp()["machine"]
+    return f"{m.get('cpu') or m.get('arch')}, torch {m.get('torch_cpu_capability')}"
+
+
+def _settings(args: argparse.Namespace) -> dict:
+    return {"budget": args.budget, "temperature": args.temperature, "bon_tasks": args.bon_tasks}
+
+
+def save_section(env: str, args: argparse.Namespace, section: list[str], scored: dict[str, Scored],
+                 bon: dict[str, list[float]]) -> None:
+    """``--data``/ENV.json: the section's text and everything the across-env correlation resamples."""
+    _, meta = load_probes(env)
+    data = {"env": env, "probe_sha256": meta["sha256"], "settings": _settings(args), "section": section,
+            "models": {n: {"candidate_scores": s.candidate_scores, "step_scores": [v.tolist() for v in s.step_scores],
+                           "tokens": s.tokens} for n, s in scored.items()},
+            "bon": bon, **stamp()}
+    path = Path(args.data) / f"{env}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1) + "\n")
+
+
+def load_section(env: str, args: argparse.Namespace) -> tuple[list[str], tuple[dict, dict]]:
+    """An env's section and numbers from ``--data``/ENV.json (written by an earlier run)."""
+    path = Path(args.data) / f"{env}.json"
+    try:
+        data = json.loads(path.read_text())
+        records, meta = load_probes(env)
+        if data["probe_sha256"] != meta["sha256"]:
+            raise SystemExit(f"{path}: made on another probe set than the shipped {env} set; rebuild it "
+                             f"(drop {env} from --reuse)")
+        if data["settings"] != _settings(args):
+            raise SystemExit(f"{path}: made with {data['settings']}, this run asks {_settings(args)}; use the "
+                             f"same --budget/--temperature/--bon-tasks or drop {env} from --reuse")
+        states = [r for r in records if r["kind"] == "state"]
+        trajs = [r for r in records if r["kind"] == "trajectory"]
+        scored = {n: Scored(states, m["candidate_scores"], trajs, [np.asarray(v, float) for v in m["step_scores"]],
+                            m["tokens"]) for n, m in data["models"].items()}
+        return list(data["section"]), (scored, {n: list(v) for n, v in data["bon"].items()})
+    except FileNotFoundError:
+        raise SystemExit(f"{path} is missing: run without --reuse {env} to build that section") from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise SystemExit(f"{path} is corrupt ({e!r}): delete it and run without --reuse {env}") from None
 
 
 def _built(env: str, name: str) -> bool:
