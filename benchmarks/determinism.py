@@ -2,7 +2,7 @@
 
     python benchmarks/determinism.py [--settings default,avx2,avx2+cbwr,...]
 
-Builds the tiny default of ``tests/agents/test_bc.py::test_a_tiny_default_build_is_bit_identical_twice``
+Builds ``agents.bc.TINY_BUILD``, the tiny default that ``tests/agents/test_bc.py`` builds twice
 (TextCraft, 3 + 3 demonstrations, 1 layer x 32, one epoch: a few seconds) once per setting, each in
 a fresh process with ``OMP_NUM_THREADS=1`` (the variables must be set before torch loads), and prints
 the weights digest per setting with this machine's CPU, SIMD flags and the instruction set torch
@@ -30,11 +30,9 @@ SETTINGS = {
 
 _BUILD = """
 import json, sys
-from agentprm_bench.agents.bc import TrainPolicyConfig, train_policy
+from agentprm_bench.agents.bc import TINY_BUILD, train_policy
 from agentprm_bench.provenance import machine
-cfg = TrainPolicyConfig(env="textcraft", oracle_episodes=3, noisy_episodes=3, epochs=1, vocab_size=300,
-                        hidden_size=32, layers=1, heads=2, max_len=256, batch_size=8)
-meta = train_policy(cfg, sys.argv[1], progress=False)
+meta = train_policy(TINY_BUILD, sys.argv[1], progress=False)
 print(json.dumps({"sha256": meta["weights_sha256"], "machine": machine()}))
 """
 

@@ -120,6 +120,12 @@ ENV_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+# A build of seconds, pinned twice: tests/agents/test_bc.py builds it twice and compares digests;
+# benchmarks/determinism.py prints its digest under several numeric settings (README's table).
+TINY_BUILD = TrainPolicyConfig(env="textcraft", oracle_episodes=3, noisy_episodes=3, epochs=1, vocab_size=300,
+                               hidden_size=32, layers=1, heads=2, max_len=256, batch_size=8)
+
+
 def default_config(env: str, **overrides: Any) -> TrainPolicyConfig:
     env_id = resolve_env(env).env_id
     return TrainPolicyConfig(env=env_id, **{**ENV_DEFAULTS.get(env_id, {}), **overrides})

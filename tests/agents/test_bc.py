@@ -156,8 +156,8 @@ def test_a_tiny_default_build_is_bit_identical_twice(tmp_path):
     """Same seed, same machine: the same weights, whatever the machine's load (no clock decides)."""
     from agentprm_bench.schema import file_digest
 
-    cfg = TrainPolicyConfig(env="textcraft", oracle_episodes=3, noisy_episodes=3, epochs=1, vocab_size=300,
-                            hidden_size=32, layers=1, heads=2, max_len=256, batch_size=8)
+    from agentprm_bench.agents.bc import TINY_BUILD as cfg
+
     a = train_policy(cfg, tmp_path / "a", progress=False)
     b = train_policy(cfg, tmp_path / "b", progress=False)
     assert a["weights_sha256"] == b["weights_sha256"] == file_digest(tmp_path / "b" / "model.safetensors")
