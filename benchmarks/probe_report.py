@@ -33,9 +33,9 @@ from agentprm_bench.envs import resolve_env
 from agentprm_bench.prm.model import RewardModel
 from agentprm_bench.prm.probe import load_probes
 from agentprm_bench.prm.probe_eval import (
-    METRICS, Scored, compare, evaluate, rank_agreement, score_probes, significant_pairs,
+    METRICS, Scored, compare, evaluate, rank_agreement, score_probes, significant_pairs, split_records,
 )
-from agentprm_bench.provenance import git_commit, stamp
+from agentprm_bench.provenance import git_commit, machine, stamp
 from agentprm_bench.report.stats import paired
 from agentprm_bench.search.methods import METHODS
 from agentprm_bench.search.run import RunConfig, run
@@ -167,7 +167,7 @@ def env_section(env: str, args: argparse.Namespace) -> tuple[list[str], tuple[di
 
 
 def _cpu() -> str:
-    m = stamp()["machine"]
+    m = machine()
     return f"{m.get('cpu') or m.get('arch')}, torch {m.get('torch_cpu_capability')}"
 
 
@@ -200,8 +200,7 @@ def load_section(env: str, args: argparse.Namespace) -> tuple[list[str], tuple[d
         if data["settings"] != _settings(args):
             raise SystemExit(f"{path}: made with {data['settings']}, this run asks {_settings(args)}; use the "
                              f"same --budget/--temperature/--bon-tasks or drop {env} from --reuse")
-        states = [r for r in records if r["kind"] == "state"]
-        trajs = [r for r in records if r["kind"] == "trajectory"]
+        states, trajs = split_records(records)
         scored = {n: Scored(states, m["candidate_scores"], trajs, [np.asarray(v, float) for v in m["step_scores"]],
                             m["tokens"]) for n, m in data["models"].items()}
         return list(data["section"]), (scored, {n: list(v) for n, v in data["bon"].items()})

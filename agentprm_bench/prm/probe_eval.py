@@ -40,10 +40,14 @@ class Scored:
     tokens: int
 
 
+def split_records(records: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A probe set's records -> (states, trajectories), in file order: the order ``Scored`` keeps."""
+    return [r for r in records if r["kind"] == "state"], [r for r in records if r["kind"] == "trajectory"]
+
+
 def score_probes(scorer: Any, records: Sequence[dict[str, Any]]) -> Scored:
     """Score every state's candidates (``score_expansions``) and every trajectory's steps (``score_each``)."""
-    states = [r for r in records if r["kind"] == "state"]
-    trajs = [r for r in records if r["kind"] == "trajectory"]
+    states, trajs = split_records(records)
     tokens = 0
     by_env: dict[str, list[int]] = defaultdict(list)
     for i, s in enumerate(states):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from agentprm_bench.prm.probe import load_probes
-from agentprm_bench.prm.probe_eval import Scored, rank_agreement
+from agentprm_bench.prm.probe_eval import Scored, rank_agreement, split_records
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "probe_report.py"
 
@@ -28,8 +28,7 @@ def report():
 def fake_scores(env: str, seed: int) -> tuple[dict[str, Scored], dict[str, list[float]]]:
     """Three 'models' with random scores on the shipped probe set, and random BoN outcomes."""
     records, _ = load_probes(env)
-    states = [r for r in records if r["kind"] == "state"]
-    trajs = [r for r in records if r["kind"] == "trajectory"]
+    states, trajs = split_records(records)
     rng = np.random.default_rng(seed)
     scored, bon = {}, {}
     for name in ("agentprm", "orm", "pvm"):
