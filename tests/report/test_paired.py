@@ -8,10 +8,12 @@ from agentprm_bench.report.paired import holm, paired_table
 from agentprm_bench.search.results import ResultRecord, TaskResult
 
 
-def record(method: str, successes: list[float], search: str = "bon", budget: int = 4, seed: int = 0) -> ResultRecord:
+def record(method: str, successes: list[float], search: str = "bon", budget: int = 4, seed: int = 0,
+           expand: int = 1) -> ResultRecord:
     tasks = tuple(TaskResult(task_id=i, reward=s, success=s) for i, s in enumerate(successes))
     return ResultRecord(method=method, reward_model=None, policy={"name": "hf"}, env_id="agentprm/TextCraft-v1",
-                        env_version=1, split="test", search=search, budget=budget, width=budget, expand=1,
+                        env_version=1, split="test", search=search, budget=budget, width=budget // expand,
+                        expand=expand,
                         aggregate="last", metric="success", value=sum(successes) / len(successes), ci_low=0.0,
                         ci_high=1.0, success_rate=0.0, mean_reward=0.0, tasks=tasks, compute={},
                         config={"method": method, "budget": budget}, seed=seed, git_commit="x", packages={})
@@ -41,3 +43,35 @@ def test_holm_and_privileged():
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     t = paired_table([record("oracle-select", [1, 1]), record("orm", [0, 1])])
     assert bool(t.privileged.iloc[0])
+
+
+def test_pooled_over_seeds_hand_computable():
+    # seed 0: d = (1, 1, 0, 0); seed 1: d = (1, 0, 0, -1) -> seed-averaged per-task d = (1, .5, 0, -.5),
+    # mean .25; exact sign flips of (1, .5, .5) (the 0 contributes nothing): |mean| >= .25 for the
+    # patterns whose signed sum has |.| >= 1: (+,+,+) 2, (+,+,-) 1, (+,-,+) 1, (+,-,-) 0 and mirrors -> 6/8
+    rs = [record("agentprm", [1, 1, 0, 0]), record("orm", [0, 0, 0, 0]),
+          record("agentprm", [1, 0, 0, 0], seed=1), record("orm", [0, 0, 0, 1], seed=1)]
+    t = paired_table(rs)
+    assert list(t.seed) == ["0", "1", "all"]
+    row = t.iloc[-1]
+    assert row["seeds"] == 2 and row["diff"] == pytest.approx(0.25) and row["p"] == pytest.approx(0.75)
+    assert row["value_a"] == pytest.approx(0.375) and row["value_b"] == pytest.approx(0.125)
+    assert row["ci_low"] < 0.25 < row["ci_high"] and row["p_holm"] == row["p"]  # its own Holm family
+    # the two-level interval holds the between-seed spread: wider than the seed-averaged task bootstrap
+    from agentprm_bench.report.stats import paired
+    flat = paired([1, .5, 0, 0], [0, 0, 0, .5])
+    assert row["ci_high"] - row["ci_low"] >= flat.ci_high - flat.ci_low
+
+
+def test_pooled_needs_the_same_tasks_and_two_seeds():
+    rs = [record("agentprm", [1, 1]), record("orm", [0, 0]),
+          record("agentprm", [1, 0, 1], seed=1), record("orm", [0, 0, 0], seed=1)]
+    assert "all" not in set(paired_table(rs).seed)
+
+
+def test_beam_shapes_of_one_budget_do_not_pair():
+    rs = [record("agentprm", [1, 0], search="beam", budget=16, expand=4),
+          record("orm", [0, 0], search="beam", budget=16, expand=2)]
+    assert paired_table(rs).empty
+    rs[1] = record("orm", [0, 0], search="beam", budget=16, expand=4)
+    assert len(paired_table(rs)) == 1

@@ -116,7 +116,7 @@ def test_leaderboard_and_plot_from_result_files(tmp_path, bench_home, untrained_
     assert "| env | metric | tasks | search | method | @1 | @2 | @4 |" in text
     assert (tmp_path / "lb" / "leaderboard.csv").read_text().count("\n") == 13
     paired = (tmp_path / "lb" / "paired.csv").read_text().splitlines()
-    assert paired[0].startswith("env,split,search,budget,seed,metric,tasks,method_a,method_b,value_a,value_b,diff,")
+    assert paired[0].startswith("env,split,search,budget,seed,seeds,metric,tasks,method_a,method_b,value_a,value_b,diff,")
     assert len(paired) > 1 and "Holm" in (tmp_path / "lb" / "paired.md").read_text()
     out = StringIO()
     assert main(["plot", str(tmp_path / "s"), "--out", str(tmp_path / "fig"), "--baselines", "none"], out=out) == 0
