@@ -1,23 +1,56 @@
 #!/usr/bin/env bash
-# The CPU reproduction committed in results/: default models, search sweeps, tables, figures.
+# The search reproduction at the paper's test sizes on the v1 envs, several seeds.
 #
-#   bash benchmarks/reproduce.sh [OUT] [ENVS] [BON_TASKS] [BEAM_TASKS]
+#   bash benchmarks/reproduce.sh [OUT] [ENVS] [SEEDS] [PARTS]
 #
-# Builds whatever default model is missing (cached in $AGENTPRM_BENCH_HOME), then:
-#   Best-of-N, budgets 1..32, on the first BON_TASKS test tasks: every method;
-#   beam search @1x4, @4x4, @8x4 on the first BEAM_TASKS test tasks: AgentPRM, PVM, ORM, MC-PRM;
-# and writes the leaderboard, the scaling figures and the efficiency table. The reward models'
-# held-out AUCs come from benchmarks/default_rm_auc.sh.
-# One process per core is fastest on a small CPU: OMP_NUM_THREADS=1 and two sweeps at once.
+#   OUT    where the records go, one directory per (env, seed): OUT/ENV/seedK/results.jsonl
+#          (default runs/repro-v1; the committed copy is results/search)
+#   ENVS   comma-separated (default textcraft,babyai,webshop)
+#   SEEDS  comma-separated (default 0,1,2): each seed its own sample pool and its own training seed
+#          of every default reward model (seed 0: the default models; k > 0: rm-METHOD-seedK)
+#   PARTS  comma-separated, in order: bon, beam, report (default all three)
+#
+# Test tasks: TextCraft all 200 of ADaPT's test goals, BabyAI all 90 test levels, WebShop the first
+# 200 test goals. Temperature 0.7.
+#   bon:    Best-of-N 1..32 from one pool of 32 samples per task, every method (none, greedy and
+#           oracle-select included: the last is privileged, an upper bound).
+#   beam:   the paper's shapes @2x2, @4x4, @8x8 (budget 4, 16, 64) for BEAM_METHODS (environment
+#           variable, default agentprm,orm,pvm).
+#   report: leaderboard (with paired.md/.csv, pooled over seeds) in OUT/leaderboard, scaling
+#           figures and the efficiency table in OUT/figures.
+# Every sweep is resumable: a killed run re-run with the same arguments skips the cells it wrote.
+# Two cores: run two invocations at once on different (env, seed) with OMP_NUM_THREADS=1, e.g.
+#   OMP_NUM_THREADS=1 bash benchmarks/reproduce.sh runs/repro-v1 textcraft 0 bon &
+#   OMP_NUM_THREADS=1 bash benchmarks/reproduce.sh runs/repro-v1 textcraft 1 bon &
+# then `bash benchmarks/reproduce.sh runs/repro-v1 textcraft 0 report` (the report reads every
+# (env, seed) directory under OUT).
 set -euo pipefail
-out=${1:-runs/repro} envs=${2:-textcraft,babyai,webshop} bon_tasks=${3:-30} beam_tasks=${4:-20}
+out=${1:-runs/repro-v1} envs=${2:-textcraft,babyai,webshop} seeds=${3:-0,1,2} parts=${4:-bon,beam,report}
+beam_methods=${BEAM_METHODS:-agentprm,orm,pvm}
 cli=(python3 -m agentprm_bench.cli)
-"${cli[@]}" sweep --envs "$envs" --methods none,greedy,oracle-select,agentprm,agentprm-beta0,pvm,orm,mc-prm,inverse-prm \
-    --searches bon --budgets 1,2,4,8,16,32 --tasks "$bon_tasks" --out "$out" --no-progress
-"${cli[@]}" sweep --envs "$envs" --methods agentprm,pvm,orm,mc-prm --searches beam --budgets 4,16,32 \
-    --tasks "$beam_tasks" --out "$out" --no-progress
-# plain sampling and the pass@N ceiling on the beam tasks (from the same pools: no new samples)
-"${cli[@]}" sweep --envs "$envs" --methods none,oracle-select --searches bon --budgets 1,2,4,8,16,32 \
-    --tasks "$beam_tasks" --out "$out" --no-progress
-"${cli[@]}" leaderboard "$out" --out results/leaderboard
-"${cli[@]}" plot "$out" --out results/figures
+tasks_for() { case $1 in textcraft) echo 200 ;; babyai) echo 90 ;; webshop) echo 200 ;;
+                *) echo "reproduce.sh: unknown env $1 (textcraft, babyai, webshop)" >&2; exit 2 ;; esac; }
+has() { [[ ",$1," == *",$2,"* ]]; }
+
+for env in ${envs//,/ }; do
+  tasks=${TASKS:-$(tasks_for "$env")}  # TASKS=N: the first N only (a smoke test)
+  for seed in ${seeds//,/ }; do
+    dir=$out/$env/seed$seed
+    if has "$parts" bon; then
+      "${cli[@]}" sweep --envs "$env" --seed "$seed" --tasks "$tasks" --searches bon --budgets 1,2,4,8,16,32 \
+          --methods none,greedy,oracle-select,agentprm,agentprm-beta0,pvm,orm,mc-prm,inverse-prm \
+          --out "$dir" --no-progress --yes
+    fi
+    if has "$parts" beam; then
+      for shape in 2:4 4:16 8:64; do
+        "${cli[@]}" sweep --envs "$env" --seed "$seed" --tasks "$tasks" --searches beam --expand "${shape%%:*}" \
+            --budgets "${shape##*:}" --methods "$beam_methods" --out "$dir" --no-progress --yes
+      done
+    fi
+  done
+done
+if has "$parts" report; then
+  "${cli[@]}" leaderboard "$out" --out "$out/leaderboard" > /dev/null
+  "${cli[@]}" plot "$out" --out "$out/figures" > /dev/null
+  echo "wrote $out/leaderboard (leaderboard.md, paired.md) and $out/figures"
+fi

@@ -27,18 +27,14 @@ import pandas as pd
 
 from agentprm_bench.errors import UserError
 from agentprm_bench.report.stats import Paired, paired
-from agentprm_bench.search.results import RESULTS, read_results
+from agentprm_bench.search.results import latest_results
 
 PRIVILEGED = frozenset({"oracle-select"})  # methods that see the true outcome: upper bounds, not methods
 
 
 def load(paths: Iterable[str | Path]) -> pd.DataFrame:
-    rows, latest = [], {}
-    for p in paths:
-        path = Path(p) / RESULTS if Path(p).is_dir() else Path(p)
-        for r in read_results(path):
-            latest[r.key] = r
-    for r in latest.values():
+    rows = []
+    for r in latest_results(paths):
         c = r.compute
         rm = r.reward_model or {}
         label = rm.get("label_compute") if isinstance(rm.get("label_compute"), dict) else {}

@@ -30,7 +30,7 @@ import pandas as pd
 from agentprm_bench.errors import UserError
 from agentprm_bench.report.leaderboard import PRIVILEGED, seed_task_ci
 from agentprm_bench.report.stats import paired, sign_flip_p
-from agentprm_bench.search.results import RESULTS, ResultRecord, read_results
+from agentprm_bench.search.results import ResultRecord, latest_results
 
 
 COLUMNS = ["env", "split", "search", "budget", "seed", "seeds", "metric", "tasks", "method_a", "method_b", "value_a",
@@ -38,14 +38,10 @@ COLUMNS = ["env", "split", "search", "budget", "seed", "seeds", "metric", "tasks
 
 
 def latest_records(paths: Iterable[str | Path]) -> list[ResultRecord]:
-    latest: dict[tuple, ResultRecord] = {}
-    for p in paths:
-        path = Path(p) / RESULTS if Path(p).is_dir() else Path(p)
-        for r in read_results(path):
-            latest[r.key] = r
-    if not latest:
+    records = latest_results(paths)
+    if not records:
         raise UserError("no result records found; run `agentprm-bench run` or `agentprm-bench sweep` first")
-    return list(latest.values())
+    return records
 
 
 def holm(p_values: list[float]) -> list[float]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -113,6 +113,27 @@ def run_key(config: dict[str, Any]) -> tuple:
 
 def read_results(path: str | Path) -> Iterator[ResultRecord]:
     return read_records(Path(path), ResultRecord.from_json, what="result record")
+
+
+def result_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The result files that ``paths`` name: a file itself; a directory its results.jsonl, or when it
+    has none every results.jsonl below it (sorted), e.g. one per (env, seed) of a reproduction."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir() and not (p / RESULTS).is_file():
+            files += sorted(p.rglob(RESULTS))
+        else:
+            files.append(p / RESULTS if p.is_dir() else p)
+    return files
+
+
+def latest_results(paths: Iterable[str | Path]) -> list[ResultRecord]:
+    """Every run's latest record (a rerun supersedes its earlier record) from ``result_files(paths)``."""
+    latest: dict[tuple, ResultRecord] = {}
+    for path in result_files(paths):
+        for r in read_results(path):
+            latest[r.key] = r
+    return list(latest.values())
 
 
 def bootstrap_ci(values: Sequence[float], seed: int = 0, resamples: int = 2000,

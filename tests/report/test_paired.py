@@ -16,7 +16,7 @@ def record(method: str, successes: list[float], search: str = "bon", budget: int
                         expand=expand,
                         aggregate="last", metric="success", value=sum(successes) / len(successes), ci_low=0.0,
                         ci_high=1.0, success_rate=0.0, mean_reward=0.0, tasks=tasks, compute={},
-                        config={"method": method, "budget": budget}, seed=seed, git_commit="x", packages={})
+                        config={"method": method, "budget": budget, "seed": seed}, seed=seed, git_commit="x", packages={})
 
 
 def test_hand_computable_pair():
