@@ -126,10 +126,12 @@ def env_section(env: str, args: argparse.Namespace) -> tuple[list[str], tuple[di
         out += [f"Left out (not built when this ran, `--only-built`): "
                 f"{', '.join(n for n in args.methods if n not in names)}.", ""]
     n_tasks = min(args.bon_tasks, len(resolve_env(env).load_class().splits()["test"]))  # BabyAI has 90
-    scored, bon, seconds, start = {}, {}, {}, time.perf_counter()
+    scored, bon, seconds, start, building = {}, {}, {}, time.perf_counter(), 0.0
     for name in names:
         method = METHODS.get(name)
+        t0 = time.perf_counter()
         path = ensure_default_reward_model(env, method, progress=True)
+        building += time.perf_counter() - t0  # ~0 when the model was already built
         t0 = time.perf_counter()
         scored[name] = score_probes(RewardModel.load(path), records)
         seconds[name] = time.perf_counter() - t0
@@ -167,7 +169,8 @@ def env_section(env: str, args: argparse.Namespace) -> tuple[list[str], tuple[di
         out += ["", f"Probe ranking vs BoN@{args.budget}: not computed here ({len(names)} models; a rank correlation "
                 f"needs {MIN_MODELS} or more).", ""]
     out += [f"Scoring the probe set took {np.mean(list(seconds.values())):.1f} s per model "
-            f"(2-core CPU); this section {time.perf_counter() - start:.0f} s with the BoN runs "
+            f"(2-core CPU); this section {time.perf_counter() - start - building:.0f} s with the BoN runs "
+            f"plus {building:.0f} s finding or building the reward models "
             f"(git {git_commit()[:12]}, {_cpu()}).", ""]
     return out, (scored, bon)
 
