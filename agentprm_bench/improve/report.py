@@ -23,7 +23,7 @@ import pandas as pd
 
 from agentprm_bench.errors import UserError
 from agentprm_bench.report.paired import holm
-from agentprm_bench.report.stats import RESAMPLES, paired
+from agentprm_bench.report.stats import paired, seed_task_ci
 
 RECORDS = "improve.jsonl"
 
@@ -69,21 +69,10 @@ def load(paths: Iterable[str | Path]) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def two_level_ci(won: list[list[float]], seed: int = 0) -> tuple[float, float]:
-    """95% CI of the mean over seeds (rows) and tasks (columns): resample seeds, then tasks."""
-    x = np.asarray(won, dtype=float)  # (seeds, tasks)
-    rng = np.random.default_rng(seed)
-    s = rng.integers(0, x.shape[0], size=(RESAMPLES, x.shape[0]))
-    t = rng.integers(0, x.shape[1], size=(RESAMPLES, x.shape[0], x.shape[1]))
-    means = np.take_along_axis(x[s], t, axis=2).mean(axis=(1, 2))
-    lo, hi = np.quantile(means, [0.025, 0.975])
-    return float(lo), float(hi)
-
-
 def success_table(df: pd.DataFrame) -> pd.DataFrame:
     out = []
     for (env, reward, it), g in df.groupby(["env", "reward", "iteration"]):
-        lo, hi = two_level_ci(list(g["won"]))
+        lo, hi = seed_task_ci(list(g["won"]))
         out.append({"env": env, "reward": reward, "iteration": it, "metric": g["metric"].iloc[0], "seeds": len(g),
                     "tasks": len(g["won"].iloc[0]), "success": float(np.mean(list(g["won"]))),
                     "ci_low": lo, "ci_high": hi,

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from agentprm_bench.errors import UserError
-from agentprm_bench.report.stats import Paired, paired
+from agentprm_bench.report.stats import Paired, paired, seed_task_ci
 from agentprm_bench.search.results import latest_results
 
 PRIVILEGED = frozenset({"oracle-select"})  # methods that see the true outcome: upper bounds, not methods
@@ -56,19 +56,6 @@ def load(paths: Iterable[str | Path]) -> pd.DataFrame:
     if not rows:
         raise UserError("no result records found; run `agentprm-bench run` or `agentprm-bench sweep` first")
     return pd.DataFrame(rows).sort_values(["env", "search", "method", "budget"]).reset_index(drop=True)
-
-
-def seed_task_ci(per_seed: Sequence[Sequence[float]], seed: int = 0, resamples: int = 2000) -> tuple[float, float]:
-    """95% interval of the mean over seeds and tasks: a two-level bootstrap that resamples the seeds,
-    then the tasks within each drawn seed, so the interval holds the between-seed spread too."""
-    rng = np.random.default_rng(seed)
-    arrays = [np.asarray(v, dtype=float) for v in per_seed]
-    means = np.empty(resamples)
-    for k in range(resamples):
-        drawn = rng.integers(0, len(arrays), size=len(arrays))
-        means[k] = np.mean([arrays[i][rng.integers(0, len(arrays[i]), size=len(arrays[i]))].mean() for i in drawn])
-    lo, hi = np.quantile(means, [0.025, 0.975])
-    return float(lo), float(hi)
 
 
 def over_seeds(df: pd.DataFrame) -> pd.DataFrame:

@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from agentprm_bench.errors import UserError
-from agentprm_bench.report.leaderboard import PRIVILEGED, seed_task_ci
-from agentprm_bench.report.stats import paired, sign_flip_p
+from agentprm_bench.report.leaderboard import PRIVILEGED
+from agentprm_bench.report.stats import paired, seed_task_ci, sign_flip_p
 from agentprm_bench.search.results import ResultRecord, latest_results
 
 

@@ -4,7 +4,8 @@
 mean difference a - b with a percentile-bootstrap 95% interval over tasks (tasks resampled
 together, so the pairing is kept) and a two-sided sign-flip permutation p-value (exact over
 all 2^n sign patterns up to n = 16, else 20,000 seeded random flips). Seeded: same input,
-same numbers.
+same numbers. ``seed_task_ci`` is the interval of a mean over seeds and tasks (several seeds
+measured on the same tasks): a two-level bootstrap, so the between-seed spread is in it.
 """
 
 from __future__ import annotations
@@ -59,3 +60,17 @@ def paired(a: Sequence[float], b: Sequence[float], seed: int = 0) -> Paired:
     idx = np.random.default_rng(seed).integers(0, n, size=(RESAMPLES, n))
     lo, hi = np.quantile(d[idx].mean(axis=1), [0.025, 0.975])
     return Paired(n, float(x.mean()), float(y.mean()), float(d.mean()), float(lo), float(hi), sign_flip_p(d, seed))
+
+
+def seed_task_ci(per_seed: Sequence[Sequence[float]], seed: int = 0) -> tuple[float, float]:
+    """95% interval of the mean over seeds and tasks of ``per_seed`` (seeds, tasks): resample the
+    seeds, then the tasks within each drawn seed."""
+    x = np.asarray(per_seed, dtype=float)
+    if x.ndim != 2 or x.shape[1] == 0:
+        raise ValueError(f"seed_task_ci needs (seeds, tasks) values with the same tasks per seed, got shape {x.shape}")
+    rng = np.random.default_rng(seed)
+    s = rng.integers(0, x.shape[0], size=(RESAMPLES, x.shape[0]))
+    t = rng.integers(0, x.shape[1], size=(RESAMPLES, x.shape[0], x.shape[1]))
+    means = np.take_along_axis(x[s], t, axis=2).mean(axis=(1, 2))
+    lo, hi = np.quantile(means, [0.025, 0.975])
+    return float(lo), float(hi)

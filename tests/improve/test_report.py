@@ -8,7 +8,8 @@ import pytest
 
 from agentprm_bench.cli import main
 from agentprm_bench.errors import UserError
-from agentprm_bench.improve.report import final_pairs, load, success_table, two_level_ci
+from agentprm_bench.improve.report import final_pairs, load, success_table
+from agentprm_bench.report.stats import seed_task_ci
 
 
 def _run(root, reward, seed, wons):
@@ -25,8 +26,8 @@ def _run(root, reward, seed, wons):
 
 
 def test_two_level_ci_is_a_point_without_any_spread_and_widens_with_seed_spread():
-    assert two_level_ci([[1.0, 1.0], [1.0, 1.0]]) == (1.0, 1.0)
-    lo, hi = two_level_ci([[1.0] * 20, [0.0] * 20])  # seeds disagree completely: tasks alone hide it
+    assert seed_task_ci([[1.0, 1.0], [1.0, 1.0]]) == (1.0, 1.0)
+    lo, hi = seed_task_ci([[1.0] * 20, [0.0] * 20])  # seeds disagree completely: tasks alone hide it
     assert lo == 0.0 and hi == 1.0
 
 

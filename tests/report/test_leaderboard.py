@@ -87,7 +87,8 @@ def test_loaded_records_carry_the_reward_models_one_off_cost(tmp_path):
 
 
 def test_several_seeds_are_averaged_with_an_interval_over_seeds_and_tasks():
-    from agentprm_bench.report.leaderboard import over_seeds, seed_task_ci
+    from agentprm_bench.report.leaderboard import over_seeds
+    from agentprm_bench.report.stats import seed_task_ci
 
     base = {"env": "E", "search": "bon", "method": "agentprm", "budget": 4, "metric": "success", "tasks": 4,
             "ci_low": 0.0, "ci_high": 1.0, "total_tokens": 1}
