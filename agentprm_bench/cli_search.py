@@ -165,11 +165,12 @@ def cmd_build_defaults(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_leaderboard(args: argparse.Namespace, out: TextIO) -> int:
     """Results as a table (markdown on stdout; --out DIR also writes leaderboard.md and .csv)."""
-    from agentprm_bench.report.leaderboard import leaderboard, load, to_markdown
+    from agentprm_bench.report.leaderboard import leaderboard, records_frame, to_markdown
+    from agentprm_bench.report.paired import paired_table
+    from agentprm_bench.search.results import latest_results
 
-    from agentprm_bench.report.paired import latest_records, paired_table
-
-    df = load(args.results)
+    records = latest_results(args.results)
+    df = records_frame(records)
     table = leaderboard(df)
     text = to_markdown(table)
     out.write(text)
@@ -178,7 +179,7 @@ def cmd_leaderboard(args: argparse.Namespace, out: TextIO) -> int:
         d.mkdir(parents=True, exist_ok=True)
         (d / "leaderboard.md").write_text(text)
         df.to_csv(d / "leaderboard.csv", index=False)
-        pairs = paired_table(latest_records(args.results))
+        pairs = paired_table(records)
         (d / "paired.md").write_text(
             "Paired comparisons (same tasks and samples): diff = a - b, paired bootstrap 95% CI, sign-flip p, "
             "Holm-adjusted p within env x search x budget x seed. Seed `all`: pooled over the `seeds` seeds "

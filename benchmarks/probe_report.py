@@ -88,11 +88,12 @@ def main() -> None:
                   "| env | Spearman [95% interval] |", "|---|---|"]
         lines += [f"| {k} | {v:+.2f} [{lo:+.2f}, {hi:+.2f}] |" for k, (v, lo, hi) in agree.items()] + [""]
         _, lo, hi = agree["mean"]
-        lines += [("The mean's interval excludes 0: across these envs the probe ranking " +
-                   ("agrees with" if lo > 0 else "runs against") + f" the BoN@{args.budget} ranking.") if lo > 0 or hi < 0
-                  else (f"The mean's interval includes 0: on these probe sets and reward models the probe ranking "
-                        f"does not predict the BoN@{args.budget} ranking (neither agreement nor its reverse is shown)."),
-                  ""]
+        if lo > 0 or hi < 0:
+            lines += [f"The mean's interval excludes 0: across these envs the probe ranking "
+                      f"{'agrees with' if lo > 0 else 'runs against'} the BoN@{args.budget} ranking.", ""]
+        else:
+            lines += [f"The mean's interval includes 0: on these probe sets and reward models the probe ranking does "
+                      f"not predict the BoN@{args.budget} ranking (neither agreement nor its reverse is shown).", ""]
     elif len(per_env) > 1:
         lines += ["## Across envs", "", f"Not computed: fewer than two envs have {MIN_MODELS} or more reward models "
                   "scored here.", ""]

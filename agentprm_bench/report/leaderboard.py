@@ -25,16 +25,20 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from agentprm_bench.errors import UserError
 from agentprm_bench.report.stats import Paired, paired, seed_task_ci
-from agentprm_bench.search.results import latest_results
+from agentprm_bench.search.results import ResultRecord, latest_results
 
 PRIVILEGED = frozenset({"oracle-select"})  # methods that see the true outcome: upper bounds, not methods
 
 
 def load(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """The latest record of every run under ``paths`` (``latest_results``) as one table row each."""
+    return records_frame(latest_results(paths))
+
+
+def records_frame(records: Iterable[ResultRecord]) -> pd.DataFrame:
     rows = []
-    for r in latest_results(paths):
+    for r in records:
         c = r.compute
         rm = r.reward_model or {}
         label = rm.get("label_compute") if isinstance(rm.get("label_compute"), dict) else {}
@@ -53,8 +57,6 @@ def load(paths: Iterable[str | Path]) -> pd.DataFrame:
                      "privileged": r.method in PRIVILEGED,
                      "task_ids": tuple(t.task_id for t in r.tasks),
                      "task_values": tuple(t.success if r.metric == "success" else t.reward for t in r.tasks)})
-    if not rows:
-        raise UserError("no result records found; run `agentprm-bench run` or `agentprm-bench sweep` first")
     return pd.DataFrame(rows).sort_values(["env", "search", "method", "budget"]).reset_index(drop=True)
 
 

@@ -21,27 +21,17 @@ from __future__ import annotations
 
 import itertools
 import json
-from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
-from agentprm_bench.errors import UserError
 from agentprm_bench.report.leaderboard import PRIVILEGED
 from agentprm_bench.report.stats import paired, seed_task_ci, sign_flip_p
-from agentprm_bench.search.results import ResultRecord, latest_results
+from agentprm_bench.search.results import ResultRecord
 
 
 COLUMNS = ["env", "split", "search", "budget", "seed", "seeds", "metric", "tasks", "method_a", "method_b", "value_a",
            "value_b", "diff", "ci_low", "ci_high", "p", "p_holm", "privileged"]
-
-
-def latest_records(paths: Iterable[str | Path]) -> list[ResultRecord]:
-    records = latest_results(paths)
-    if not records:
-        raise UserError("no result records found; run `agentprm-bench run` or `agentprm-bench sweep` first")
-    return records
 
 
 def holm(p_values: list[float]) -> list[float]:

@@ -33,6 +33,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import read_records
 from agentprm_bench.schema import check_fields
 
@@ -128,11 +129,14 @@ def result_files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def latest_results(paths: Iterable[str | Path]) -> list[ResultRecord]:
-    """Every run's latest record (a rerun supersedes its earlier record) from ``result_files(paths)``."""
+    """Every run's latest record (a rerun supersedes its earlier record) from ``result_files(paths)``;
+    none at all is an error."""
     latest: dict[tuple, ResultRecord] = {}
     for path in result_files(paths):
         for r in read_results(path):
             latest[r.key] = r
+    if not latest:
+        raise UserError("no result records found; run `agentprm-bench run` or `agentprm-bench sweep` first")
     return list(latest.values())
 
 

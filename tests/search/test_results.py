@@ -39,3 +39,9 @@ def test_a_rerun_supersedes_and_a_missing_path_is_an_error(tmp_path):
     assert only.value == 1.0
     with pytest.raises(UserError, match="no such file"):
         latest_results([tmp_path / "nowhere.jsonl"])
+
+
+def test_a_directory_with_no_records_is_an_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no result records found"):
+        latest_results([tmp_path / "empty"])
