@@ -14,7 +14,8 @@ its training tokens), the paper's TD-vs-MC question. With per-task values (recor
 paired rule: the smallest budget where it reaches the baseline's best AND at no larger measured
 budget is it significantly worse than that best (paired sign-flip p < 0.05 with a negative
 difference, on the same tasks); the paired difference at that budget, its 95% CI and p are
-reported beside the ratios (``paired_*``). No such budget: no ratio.
+reported beside the ratios (``paired_*``). No such budget: no ratio. Several seeds: the curves are
+means over the seeds and the paired test pools them (the pooled rows of ``paired``).
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from agentprm_bench.report.stats import Paired, paired, seed_task_ci
+from agentprm_bench.report.stats import Paired, paired, pooled_paired, seed_task_ci
 from agentprm_bench.search.results import ResultRecord, latest_results
 
+COMPUTE_COLUMNS = ("policy_tokens_out", "policy_tokens_in", "rm_tokens", "env_steps", "total_tokens", "all_tokens",
+                   "wall_time_s")
 PRIVILEGED = frozenset({"oracle-select"})  # methods that see the true outcome: upper bounds, not methods
 
 
@@ -61,8 +64,8 @@ def records_frame(records: Iterable[ResultRecord]) -> pd.DataFrame:
 
 
 def over_seeds(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per run key without its seed: the mean over seeds with ``seed_task_ci``'s interval;
-    ``seeds`` counts them (a single seed keeps its own interval)."""
+    """One row per run key without its seed: the mean over seeds (of the metric and of the compute)
+    with ``seed_task_ci``'s interval; ``seeds`` counts them (a single seed keeps its own interval)."""
     keys = ["env", "metric", "tasks", "search", "method", "budget"]
     rows = []
     for _, g in df.groupby(keys, sort=False):
@@ -71,6 +74,9 @@ def over_seeds(df: pd.DataFrame) -> pd.DataFrame:
         if row["seeds"] > 1 and "task_values" in g:
             last = g.sort_values("timestamp").groupby("seed").tail(1)
             row["value"] = float(last.value.mean())
+            for col in COMPUTE_COLUMNS:
+                if col in last:
+                    row[col] = float(last[col].mean())
             row["ci_low"], row["ci_high"] = seed_task_ci(list(last.task_values))
         rows.append(row)
     return pd.DataFrame(rows).reset_index(drop=True)
@@ -98,14 +104,21 @@ def _first_reaching(rows: pd.DataFrame, target: float) -> pd.Series | None:
 ALPHA = 0.05  # a paired difference with sign-flip p below this is significant
 
 
+def _test(row: pd.Series, base: pd.Series) -> Paired | None:
+    """Paired test of a method's row against the baseline's: on the same tasks (and, pooled over seeds,
+    the same seeds); None where they were not measured on the same ones."""
+    if row.task_ids != base.task_ids or row.seed_ids != base.seed_ids:
+        return None
+    if len(row.seed_ids) == 1:
+        return paired(row.seed_values[0], base.seed_values[0])
+    return pooled_paired(row.seed_values, base.seed_values)
+
+
 def _paired_hit(rows: pd.DataFrame, base: pd.Series, target: float) -> tuple[pd.Series | None, Paired | None]:
     """The smallest budget at which the method reaches ``target`` AND at no larger measured budget is
     significantly worse than the baseline's best (paired on the same tasks); with its paired test."""
     rows = rows.sort_values("budget")
-    tested = {}
-    for i, row in rows.iterrows():
-        if row.task_ids == base.task_ids:
-            tested[i] = paired(row.task_values, base.task_values)
+    tested = {i: t for i, row in rows.iterrows() if (t := _test(row, base)) is not None}
     for i, row in rows.iterrows():
         if row.value < target - 1e-12:
             continue
@@ -115,8 +128,30 @@ def _paired_hit(rows: pd.DataFrame, base: pd.Series, target: float) -> tuple[pd.
     return None, None
 
 
+def seed_means(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per env x search x tasks x method x budget: the value and compute averaged over seeds;
+    ``seeds`` counts them, ``seed_ids`` names them and ``seed_values`` holds each seed's per-task values
+    (in ``seed_ids`` order) where the records have them."""
+    df = df.assign(seed=df.seed if "seed" in df else 0)
+    keys, rows = ["env", "search", "tasks", "method", "budget"], []
+    for _, g in df.groupby(keys, sort=False):
+        g = g.sort_values("seed")
+        row = g.iloc[-1].copy()
+        for col in ("value", "total_tokens", "all_tokens"):
+            if col in g:
+                row[col] = float(g[col].mean())
+        row["seeds"], row["seed_ids"] = len(g), tuple(int(s) for s in g.seed)
+        same_tasks = "task_values" in g and g.task_ids.nunique() == 1
+        row["seed_values"] = tuple(tuple(v) for v in g.task_values) if same_tasks else None
+        rows.append(row)
+    return pd.DataFrame(rows).reset_index(drop=True)
+
+
 def efficiency(df: pd.DataFrame, baselines: Sequence[str] = ("orm", "pvm", "none")) -> pd.DataFrame:
+    """The compute-efficiency table (module docstring). Several seeds: every curve is the mean over
+    the seeds, and the paired test at a budget pools the seeds (``stats.pooled_paired``)."""
     out = []
+    df = seed_means(df)
     for (env, search, tasks), group in df[df.search != "sample"].groupby(["env", "search", "tasks"]):
         sample = df[(df.env == env) & (df.search == "sample") & (df.method == "none") & (df.tasks == tasks)]
         for base in baselines:
@@ -134,11 +169,12 @@ def efficiency(df: pd.DataFrame, baselines: Sequence[str] = ("orm", "pvm", "none
                 if method in (base, "oracle-select"):  # an upper bound, not a method to rank
                     continue
                 test = None
-                if "task_values" in mrows and "task_values" in at_best:  # per-task values: the paired rule
-                    hit, test = _paired_hit(mrows, at_best, best)
+                if at_best.seed_values is not None:  # per-task values: the paired rule
+                    hit, test = _paired_hit(mrows[mrows.seed_values.notna()], at_best, best)
                 else:
                     hit = _first_reaching(mrows, best)
-                out.append({"env": env, "search": search, "tasks": int(tasks), "method": method, "baseline": base,
+                out.append({"env": env, "search": search, "tasks": int(tasks), "seeds": int(at_best.seeds),
+                            "method": method, "baseline": base,
                             "baseline_best": round(best, 4), "baseline_budget": int(at_best.budget),
                             "method_budget": int(hit.budget) if hit is not None else np.nan,
                             "budget_ratio": (at_best.budget / hit.budget) if hit is not None else np.nan,

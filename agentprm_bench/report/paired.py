@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from agentprm_bench.report.leaderboard import PRIVILEGED
-from agentprm_bench.report.stats import paired, seed_task_ci, sign_flip_p
+from agentprm_bench.report.stats import paired, pooled_paired
 from agentprm_bench.search.results import ResultRecord
 
 
@@ -74,15 +74,11 @@ def paired_table(records: list[ResultRecord]) -> pd.DataFrame:
         if len(by_seed) < 2:
             continue
         seeds = sorted(by_seed)
-        va = np.array([by_seed[s][0] for s in seeds])  # (seeds, tasks)
-        vb = np.array([by_seed[s][1] for s in seeds])
-        d = va - vb
-        lo, hi = seed_task_ci(list(d))
+        p = pooled_paired([by_seed[s][0] for s in seeds], [by_seed[s][1] for s in seeds])
         rows.append({"env": env, "split": split, "search": family, "budget": budget, "seed": "all",
                      "seeds": len(seeds), "metric": metric, "tasks": len(task_ids), "method_a": a, "method_b": b,
-                     "value_a": float(va.mean()), "value_b": float(vb.mean()), "diff": float(d.mean()),
-                     "ci_low": lo, "ci_high": hi, "p": sign_flip_p(d.mean(axis=0)),
-                     "privileged": bool({a, b} & PRIVILEGED)})
+                     "value_a": p.mean_a, "value_b": p.mean_b, "diff": p.diff, "ci_low": p.ci_low,
+                     "ci_high": p.ci_high, "p": p.p_value, "privileged": bool({a, b} & PRIVILEGED)})
     if not rows:
         return pd.DataFrame(columns=COLUMNS)
     df = pd.DataFrame(rows)

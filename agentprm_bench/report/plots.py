@@ -1,6 +1,8 @@
 """Scaling curves from result records: metric vs budget and vs compute, one line per method,
 95% CI bands, one figure per env (rows: Best-of-N, beam search). A panel shows the runs on
-its search's most common task set, with plain sampling on that same set."""
+its search's most common task set, with plain sampling on that same set. Several seeds: each point
+is the mean over the seeds (metric and compute) with the two-level interval of
+``leaderboard.over_seeds``; the legend gives the seed count."""
 
 from __future__ import annotations
 
@@ -15,6 +17,10 @@ def scaling_figures(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from agentprm_bench.report.leaderboard import over_seeds
+
+    df = over_seeds(df.assign(seed=df.seed if "seed" in df else 0,
+                              timestamp=df.timestamp if "timestamp" in df else ""))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -38,6 +44,8 @@ def scaling_figures(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
                 for c, x in enumerate(("budget", "total_tokens")):
                     ax = axes[r][c]
                     label = f"{method} (privileged: sees the outcome)" if method == "oracle-select" else method
+                    seeds = int(m.seeds.max())
+                    label += f" ({seeds} seeds)" if seeds > 1 else ""
                     line, = ax.plot(m[x], m.value, marker="o", label=label, **style)
                     ax.fill_between(m[x], m.ci_low, m.ci_high, alpha=0.08, color=line.get_color())
             for c, label in enumerate(("budget (N for BoN, N x M for beam)", "compute (policy + RM tokens)")):

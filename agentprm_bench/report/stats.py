@@ -6,6 +6,9 @@ together, so the pairing is kept) and a two-sided sign-flip permutation p-value 
 all 2^n sign patterns up to n = 16, else 20,000 seeded random flips). Seeded: same input,
 same numbers. ``seed_task_ci`` is the interval of a mean over seeds and tasks (several seeds
 measured on the same tasks): a two-level bootstrap, so the between-seed spread is in it.
+``pooled_paired`` compares two methods over several seeds on the same tasks: the difference
+averaged over seeds and tasks, ``seed_task_ci`` of the per-seed differences, and the sign-flip p
+of the per-task differences averaged over the seeds.
 """
 
 from __future__ import annotations
@@ -74,3 +77,15 @@ def seed_task_ci(per_seed: Sequence[Sequence[float]], seed: int = 0) -> tuple[fl
     means = np.take_along_axis(x[s], t, axis=2).mean(axis=(1, 2))
     lo, hi = np.quantile(means, [0.025, 0.975])
     return float(lo), float(hi)
+
+
+def pooled_paired(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]], seed: int = 0) -> Paired:
+    """Paired comparison pooled over seeds: ``a`` and ``b`` are (seeds, tasks), the same seeds and
+    tasks in the same order; ``n`` counts the tasks."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.shape != y.shape or x.ndim != 2:
+        raise ValueError(f"pooled paired values need (seeds, tasks) of one shape: {x.shape} vs {y.shape}")
+    d = x - y
+    lo, hi = seed_task_ci(list(d), seed)
+    return Paired(x.shape[1], float(x.mean()), float(y.mean()), float(d.mean()), lo, hi,
+                  sign_flip_p(d.mean(axis=0), seed))

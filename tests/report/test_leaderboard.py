@@ -110,3 +110,51 @@ def test_sweep_seeds_multiply_the_grid():
     three = list(cells(SweepConfig(envs=("textcraft",), methods=("none",), searches=("bon",), budgets=(1, 2),
                                    seeds=(0, 1, 2))))
     assert len(three) == 3 * len(one) and [c.seed for c in three] == [0, 0, 1, 1, 2, 2]
+
+
+def seeds_frame() -> pd.DataFrame:
+    """Two seeds on 4 tasks. ORM: 0.5 at N=4 in both seeds (its seed-mean best). AgentPRM: seed 0
+    already 0.75 at N=1, seed 1 0.0 there (mean 0.375 < 0.5); both seeds 0.5 at N=2."""
+    ids = tuple(range(4))
+    curves = {("orm", 0): {1: (0, 0, 0, 0), 4: (1, 1, 0, 0)}, ("orm", 1): {1: (0, 0, 0, 0), 4: (1, 1, 0, 0)},
+              ("agentprm", 0): {1: (1, 1, 1, 0), 2: (1, 1, 0, 0)}, ("agentprm", 1): {1: (0, 0, 0, 0), 2: (1, 0, 1, 0)}}
+    rows = []
+    for (method, seed), by_budget in curves.items():
+        for budget, vals in by_budget.items():
+            rows.append({"env": "E", "search": "bon", "method": method, "budget": budget, "seed": seed,
+                         "value": sum(vals) / 4, "metric": "success", "tasks": 4, "total_tokens": budget * (seed + 1),
+                         "all_tokens": budget * (seed + 1), "task_ids": ids, "task_values": tuple(map(float, vals))})
+    return pd.DataFrame(rows)
+
+
+def test_efficiency_over_seeds_uses_the_seed_mean_curves_and_the_pooled_test():
+    from agentprm_bench.report.stats import pooled_paired
+
+    row = efficiency(seeds_frame(), ("orm",)).iloc[0]
+    # seed 0's 0.75 at N=1 alone would credit N=1; the seed means reach ORM's 0.5 first at N=2
+    assert (row.seeds, row.baseline_best, row.baseline_budget, row.method_budget) == (2, 0.5, 4, 2)
+    # compute is the mean over the seeds: ORM@4 (4 + 8) / 2 = 6 tokens, AgentPRM@2 (2 + 4) / 2 = 3
+    assert row.budget_ratio == 2 and row.token_ratio == 2 and row.all_token_ratio == 2
+    test = pooled_paired([(1, 1, 0, 0), (1, 0, 1, 0)], [(1, 1, 0, 0), (1, 1, 0, 0)])
+    assert (row.paired_diff, row.paired_ci_low, row.paired_ci_high, row.paired_p) == \
+        (test.diff, test.ci_low, test.ci_high, test.p_value)
+    assert test.diff == 0.0 and test.p_value == 1.0  # seed-averaged per-task d = (0, -.5, .5, 0): mean 0
+
+
+def test_scaling_figures_plot_one_point_per_budget_over_seeds(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    from agentprm_bench.report.plots import scaling_figures
+
+    drawn = []
+    real = matplotlib.axes.Axes.plot
+
+    def spy(self, *args, **kwargs):
+        drawn.append((kwargs.get("label"), list(args[0]), list(args[1])))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", spy)
+    df = seeds_frame().assign(ci_low=0.0, ci_high=1.0, timestamp="t")
+    assert [p.name for p in scaling_figures(df, tmp_path)] == ["scaling_E.png"]
+    label, budgets, values = next(d for d in drawn if d[0] and d[0].startswith("agentprm"))
+    assert label == "agentprm (2 seeds)" and budgets == [1, 2] and values == [0.375, 0.5]

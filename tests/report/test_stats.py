@@ -36,3 +36,15 @@ def test_paired_is_seeded():
     rng = np.random.default_rng(3)
     a, b = rng.random(50), rng.random(50)
     assert paired(a, b, seed=1) == paired(a, b, seed=1)
+
+
+def test_pooled_paired_averages_seeds_and_flips_the_seed_mean_differences():
+    from agentprm_bench.report.stats import pooled_paired, seed_task_ci
+
+    a, b = [(1, 1, 0, 0), (1, 0, 0, 0)], [(0, 0, 0, 0), (0, 0, 0, 1)]
+    p = pooled_paired(a, b)
+    # seed-averaged per-task d = (1, .5, 0, -.5): mean .25, exact sign-flip p 6/8 (tests/report/test_paired.py)
+    assert (p.n, p.mean_a, p.mean_b, p.diff, p.p_value) == (4, 0.375, 0.125, 0.25, 0.75)
+    assert (p.ci_low, p.ci_high) == seed_task_ci([(1, 1, 0, 0), (1, 0, 0, -1)])
+    with pytest.raises(ValueError, match="seeds, tasks"):
+        pooled_paired([(1, 0)], [(1, 0, 0)])
