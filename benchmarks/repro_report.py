@@ -1,0 +1,223 @@
+"""results/reproduction.md: the search reproduction's tables and findings, every comparison paired.
+
+    python benchmarks/repro_report.py [RESULTS] [--out results/reproduction.md] [--readme results/README.md]
+
+RESULTS (default results/search) holds one results.jsonl per (env, seed), as written by
+``benchmarks/reproduce.sh``. For each env: the Best-of-N and beam-search tables (mean over the seeds,
+95% CI from the two-level bootstrap over seeds and tasks), the paired differences of AgentPRM against
+every other method at every budget (pooled over the seeds where there are several: ``paired.md``'s
+rows with seed ``all``), the compute-efficiency rows of AgentPRM against the ORM, the PVM and plain
+sampling, what the runs cost, and findings: generated sentences, each comparison with its paired
+p-value and Holm-adjusted p-value. ``--readme`` also replaces the block between the markers
+``<!-- repro-findings:begin -->`` and ``<!-- repro-findings:end -->`` of that file with the findings,
+so results/README.md quotes exactly what the data say.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from agentprm_bench.report.leaderboard import efficiency, over_seeds, records_frame, to_markdown
+from agentprm_bench.report.paired import paired_table
+from agentprm_bench.search.results import latest_results
+
+NAMES = {"none": "plain sampling", "greedy": "greedy", "oracle-select": "oracle-select (privileged)",
+         "agentprm": "AgentPRM", "agentprm-beta0": "AgentPRM β=0", "pvm": "PVM", "orm": "ORM", "mc-prm": "MC-PRM",
+         "inverse-prm": "InversePRM"}
+ORDER = list(NAMES)
+# (method_b, what the comparison of AgentPRM with it asks)
+QUESTIONS = [("orm", "process vs outcome reward"), ("pvm", "AgentPRM's targets vs a plain value model"),
+             ("agentprm-beta0", "the progress term (β = 1 vs 0)"), ("mc-prm", "TD-GAE vs Monte-Carlo labels"),
+             ("inverse-prm", "learned from outcomes vs from demonstrations"), ("none", "search vs plain sampling")]
+BEGIN, END = "<!-- repro-findings:begin -->", "<!-- repro-findings:end -->"
+ALPHA = 0.05
+
+
+def fmt_p(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.01 else f"p = {p:.2f}"
+
+
+def signed(x: float) -> str:
+    return f"{x:+.3f}"
+
+
+def curve_table(df: pd.DataFrame, search: str) -> str:
+    """Methods x budgets of one env and search: mean over seeds [two-level 95% CI]."""
+    part = df[df.search.isin([search, "sample", "greedy"] if search == "bon" else [search])]
+    if part.empty:
+        return ""
+    cells = {}
+    for row in part.itertuples():
+        label = f"@{row.budget}" if search == "bon" else f"@{row.width}x{row.expand}"
+        cells.setdefault(row.method, {})[(row.budget, label)] = f"{row.value:.3f} [{row.ci_low:.2f}, {row.ci_high:.2f}]"
+    columns = sorted({c for v in cells.values() for c in v})
+    table = pd.DataFrame([{"method": NAMES.get(m, m), **{label: cells[m].get((b, label), "") for b, label in columns}}
+                          for m in sorted(cells, key=lambda m: ORDER.index(m) if m in ORDER else len(ORDER))])
+    return to_markdown(table)
+
+
+def pick_pairs(pairs: pd.DataFrame, env: str) -> pd.DataFrame:
+    """The env's paired rows pooled over seeds where there are several, else the one seed's."""
+    own = pairs[pairs.env == env]
+    pooled = own[own.seed == "all"]
+    return pooled if not pooled.empty else own
+
+
+def oriented(pairs: pd.DataFrame, a: str, b: str, search: str, budget: int) -> dict | None:
+    """The pair (a, b) at a budget, as a - b whichever order the table holds it in."""
+    rows = pairs[(pairs.search == search) & (pairs.budget == budget)]
+    hit = rows[(rows.method_a == a) & (rows.method_b == b)]
+    if not hit.empty:
+        r = hit.iloc[0]
+        return {"diff": r["diff"], "lo": r.ci_low, "hi": r.ci_high, "p": r.p, "holm": r.p_holm, "seeds": r.seeds}
+    hit = rows[(rows.method_a == b) & (rows.method_b == a)]
+    if hit.empty:
+        return None
+    r = hit.iloc[0]
+    return {"diff": -r["diff"], "lo": -r.ci_high, "hi": -r.ci_low, "p": r.p, "holm": r.p_holm, "seeds": r.seeds}
+
+
+def describe(t: dict) -> str:
+    verdict = "significant after Holm" if t["holm"] < ALPHA else \
+        "significant alone, not after Holm" if t["p"] < ALPHA else "not significant"
+    return (f"{signed(t['diff'])} [{t['lo']:+.3f}, {t['hi']:+.3f}], {fmt_p(t['p'])} "
+            f"(Holm {fmt_p(t['holm'])}; {verdict})")
+
+
+def agentprm_table(pairs: pd.DataFrame, search: str, budgets: dict[int, str]) -> str:
+    """AgentPRM - each other method at each budget (``budgets``: budget -> column label)."""
+    rows = []
+    for b, question in QUESTIONS:
+        row = {"AgentPRM −": NAMES[b], "asks": question}
+        for budget, label in budgets.items():
+            t = oriented(pairs, "agentprm", b, search, budget)
+            row[label] = "" if t is None else f"{signed(t['diff'])} [{t['lo']:+.2f}, {t['hi']:+.2f}] {fmt_p(t['p'])}"
+        if any(row[label] for label in budgets.values()):
+            rows.append(row)
+    return to_markdown(pd.DataFrame(rows)) if rows else ""
+
+
+def findings(env: str, df: pd.DataFrame, pairs: pd.DataFrame, eff: pd.DataFrame) -> list[str]:
+    """Sentences on one env, each comparison naming its paired test."""
+    out = []
+    bon = df[df.search == "bon"]
+    if not bon.empty:
+        budgets = sorted(bon.budget.unique())
+        top, mid = budgets[-1], budgets[len(budgets) // 2]
+        seeds = int(pairs.seeds.max()) if not pairs.empty else 1
+        for b, question in QUESTIONS:
+            tests = [(n, oriented(pairs, "agentprm", b, "bon", n)) for n in (mid, top)]
+            tests = [(n, t) for n, t in tests if t is not None]
+            if tests:
+                out.append(f"{env}, {question}: AgentPRM − {NAMES[b]} at "
+                           + "; at ".join(f"BoN@{n} {describe(t)}" for n, t in tests) + ".")
+        at_top = bon[(bon.budget == top) & ~bon.method.isin(["oracle-select"])]
+        if not at_top.empty:
+            best = at_top.sort_values("value", ascending=False).iloc[0]
+            line = f"{env}, the best selector at BoN@{top} ({seeds} seed{'s' if seeds > 1 else ''}) is {NAMES[best.method]} ({best.value:.3f})"
+            if best.method != "agentprm":
+                t = oriented(pairs, best.method, "agentprm", "bon", top)
+                line += f"; {NAMES[best.method]} − AgentPRM {describe(t)}" if t else ""
+            out.append(line + ".")
+    for row in eff[(eff.env == env) & (eff.method == "agentprm")].itertuples():
+        search = "Best-of-N" if row.search == "bon" else "beam search"
+        base = NAMES.get(row.baseline, row.baseline)
+        if math.isnan(row.method_budget):
+            t = oriented(pairs, "agentprm", row.baseline, row.search, int(row.baseline_budget))
+            out.append(f"{env}, {search}: AgentPRM does not reach {base}'s best ({row.baseline_best:.3f} at budget "
+                       f"{row.baseline_budget}) under the paired rule (reach it, and at no larger budget fall below it "
+                       f"with p < {ALPHA})" + (f"; AgentPRM − {base} at budget {row.baseline_budget} {describe(t)}"
+                                               if t else "") + ".")
+        else:
+            out.append(f"{env}, {search}: AgentPRM reaches {base}'s best ({row.baseline_best:.3f} at budget "
+                       f"{row.baseline_budget}) at budget {int(row.method_budget)}: budget ratio {row.budget_ratio:.2f}, "
+                       f"search-token ratio {row.token_ratio:.2f}, total-token ratio {row.all_token_ratio:.2f}; "
+                       f"AgentPRM − {base} there {signed(row.paired_diff)} [{row.paired_ci_low:+.3f}, "
+                       f"{row.paired_ci_high:+.3f}], {fmt_p(row.paired_p)}.")
+    beam = df[df.search == "beam"]
+    for budget in sorted(beam.budget.unique()):
+        shape = beam[beam.budget == budget].iloc[0]
+        for b in ("orm", "pvm"):
+            t = oriented(pairs, "agentprm", b, "beam", int(budget))
+            if t is not None:
+                out.append(f"{env}, beam @{shape.width}x{shape.expand}: AgentPRM − {NAMES[b]} {describe(t)}.")
+    return out
+
+
+def cost_table(df: pd.DataFrame) -> str:
+    rows = []
+    for (search, method), g in df.groupby(["search", "method"]):
+        top = g[g.budget == g.budget.max()].iloc[0]
+        rows.append({"search": search, "method": NAMES.get(method, method), "budget": int(top.budget),
+                     "policy tokens": int(top.policy_tokens_out), "RM tokens": int(top.rm_tokens),
+                     "label tokens": int(top.label_tokens), "RM train tokens": int(top.rm_train_tokens),
+                     "env steps": int(top.env_steps), "wall s (one core)": round(float(top.wall_time_s), 1)})
+    return to_markdown(pd.DataFrame(rows), floatfmt=".1f")
+
+
+def report(results: Path) -> tuple[str, list[str]]:
+    records = latest_results([results])
+    frame = records_frame(records)
+    df = over_seeds(frame)
+    pairs, eff = paired_table(records), efficiency(frame)
+    commits = sorted({r.git_commit for r in records})
+    cpus = sorted({str(r.machine.get("cpu", "?")) for r in records})
+    lines = ["# The search reproduction on the v1 envs", "",
+             f"Generated by `python benchmarks/repro_report.py {results}` from {len(records)} result records "
+             f"(commits {', '.join(c[:7] for c in commits)}; CPU {', '.join(cpus)}), written by "
+             "`bash benchmarks/reproduce.sh`. Each cell: the mean over the seeds [95% CI from a two-level bootstrap, "
+             "seeds then tasks]. Paired differences are on the same tasks and the same samples, pooled over the "
+             "seeds (difference averaged over seeds and tasks, two-level bootstrap CI, sign-flip p of the "
+             "seed-averaged per-task differences; Holm within env x search x budget). Every table comes from the "
+             "records alone.", ""]
+    all_findings = []
+    for env in sorted(df.env.unique()):
+        own, own_frame = df[df.env == env], frame[frame.env == env]
+        seeds = sorted(own_frame.seed.unique())
+        tasks = sorted(own_frame.tasks.unique())
+        lines += [f"## {env}", "", f"Seeds {', '.join(map(str, seeds))}; {', '.join(map(str, tasks))} test tasks; "
+                  f"metric {own.metric.iloc[0]}.", ""]
+        env_pairs = pick_pairs(pairs, env)
+        for search, title in (("bon", "Best-of-N"), ("beam", "Beam search")):
+            table = curve_table(own, search)
+            if not table:
+                continue
+            runs = own[own.search == search].sort_values("budget")
+            budgets = {int(r.budget): f"@{r.budget}" if search == "bon" else f"@{r.width}x{r.expand}"
+                       for r in runs.itertuples()}
+            lines += [f"### {title}", "", table, "AgentPRM against each other method, paired "
+                      "(diff [95% CI] sign-flip p):", "", agentprm_table(env_pairs, search, budgets)]
+        lines += ["### What the largest budget of each method cost (mean over seeds)", "", cost_table(own)]
+        said = findings(env, own, env_pairs, eff)
+        lines += ["### Findings", ""] + [f"- {s}" for s in said] + [""]
+        all_findings += said
+    return "\n".join(lines), all_findings
+
+
+def replace_block(readme: Path, said: list[str]) -> None:
+    text = readme.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{readme} has no {BEGIN} ... {END} block to replace; add the two markers")
+    block = BEGIN + "\n" + "\n".join(f"- {s}" for s in said) + "\n" + END
+    readme.write_text(re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("results", nargs="?", default="results/search", type=Path)
+    ap.add_argument("--out", default="results/reproduction.md", type=Path)
+    ap.add_argument("--readme", type=Path, help="replace the findings block of this file (results/README.md)")
+    args = ap.parse_args()
+    text, said = report(args.results)
+    args.out.write_text(text)
+    if args.readme:
+        replace_block(args.readme, said)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""benchmarks/repro_report.py: tables and findings from records of several seeds, every comparison
+with its pooled paired test, and the README block it keeps in step."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from agentprm_bench.report.stats import pooled_paired
+from agentprm_bench.search.results import ResultRecord, TaskResult
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "repro_report.py"
+METHOD_NAMES = ("AgentPRM", "ORM", "PVM", "MC-PRM", "InversePRM", "plain sampling")
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("repro_report", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# seed -> method -> budget -> per-task success on 8 tasks
+VALUES = {
+    0: {"agentprm": {1: [1, 0, 0, 0, 0, 0, 0, 0], 4: [1, 1, 1, 1, 1, 1, 0, 0]},
+        "orm": {1: [1, 0, 0, 0, 0, 0, 0, 0], 4: [1, 1, 0, 0, 0, 0, 0, 0]}},
+    1: {"agentprm": {1: [0, 1, 0, 0, 0, 0, 0, 0], 4: [1, 1, 1, 1, 1, 0, 1, 0]},
+        "orm": {1: [0, 1, 0, 0, 0, 0, 0, 0], 4: [1, 1, 1, 0, 0, 0, 0, 0]}},
+}
+
+
+def record(method: str, seed: int, budget: int, values: list[int], search: str = "bon") -> ResultRecord:
+    tasks = tuple(TaskResult(task_id=i, reward=float(v), success=float(v)) for i, v in enumerate(values))
+    compute = {"policy_tokens_out": 10 * budget, "policy_tokens_in": 100 * budget, "rm_tokens": 50 * budget,
+               "env_steps": 5 * budget, "trajectories": budget * len(values), "wall_time_s": 1.0 * budget}
+    config = {"method": method, "budget": budget, "seed": seed, "search": search}
+    return ResultRecord(method=method, reward_model=None, policy={"name": "hf"}, env_id="agentprm/TextCraft-v1",
+                        env_version=1, split="test", search=search, budget=budget, width=budget, expand=1,
+                        aggregate="last", metric="success", value=sum(values) / len(values), ci_low=0.0, ci_high=1.0,
+                        success_rate=0.0, mean_reward=0.0, tasks=tasks, compute=compute, config=config, seed=seed,
+                        git_commit="abc1234", packages={}, machine={"cpu": "test cpu"})
+
+
+@pytest.fixture()
+def results(tmp_path: Path) -> Path:
+    for seed, by_method in VALUES.items():
+        d = tmp_path / "textcraft" / f"seed{seed}"
+        d.mkdir(parents=True)
+        recs = [record(m, seed, b, v) for m, by_budget in by_method.items() for b, v in by_budget.items()]
+        recs += [record("none", seed, b, [0, 0, 0, 0, 1, 0, 0, 0], search="sample") for b in (1, 4)]
+        (d / "results.jsonl").write_text("".join(json.dumps(r.to_json()) + "\n" for r in recs))
+    return tmp_path
+
+
+def test_findings_quote_the_pooled_paired_test(script, results):
+    text, said = script.report(results)
+    t = pooled_paired([VALUES[s]["agentprm"][4] for s in (0, 1)], [VALUES[s]["orm"][4] for s in (0, 1)])
+    # seed-averaged per-task d = (0, 0, .5, 1, 1, .5, .5, 0): mean .4375, all positive -> p = 2/2^5
+    assert t.diff == pytest.approx(0.4375) and t.p_value == pytest.approx(2 / 32)
+    line = next(s for s in said if "process vs outcome reward" in s)
+    assert f"at BoN@4 +0.438 [{t.ci_low:+.3f}, {t.ci_high:+.3f}], p = 0.06" in line
+    assert "## TextCraft-v1" in text and "Seeds 0, 1; 8 test tasks" in text
+    assert "| AgentPRM | 0.125 [" in text and "| 0.750 [" in text and "| ORM | 0.125 [" in text  # means over the seeds
+    # every finding that names two methods carries a p-value
+    for s in said:
+        if sum(name in s for name in METHOD_NAMES) >= 2:
+            assert re.search(r"p [=<] ", s), s
+
+
+def test_readme_block_is_replaced_and_markers_are_required(script, results, tmp_path):
+    _, said = script.report(results)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{script.BEGIN}\n- stale line\n{script.END}\noutro\n")
+    script.replace_block(readme, said)
+    text = readme.read_text()
+    assert "stale line" not in text and text.startswith("intro\n") and text.endswith("outro\n")
+    assert all(f"- {s}" in text for s in said)
+    readme.write_text("no markers\n")
+    with pytest.raises(SystemExit, match="markers"):
+        script.replace_block(readme, said)
+
+
+def test_results_readme_names_a_paired_p_value_in_every_comparison():
+    """Issue 15: every sentence of results/README.md that compares two methods names its p-value."""
+    text = (Path(__file__).resolve().parents[2] / "results" / "README.md").read_text()
+    prose = re.sub(r"^\|.*$", "", text, flags=re.M)  # tables hold files and commands, not claims
+    sentences = re.split(r"(?<=[.;])\s+(?=[A-Z(-])|\n\s*-\s|\n\n", prose)
+    compare = re.compile(r"\b(beats?|better|worse|ahead|trails?|outperforms?|stronger|weaker|than|vs\.?|−)\b|−")
+    for s in sentences:
+        named = {n for n in METHOD_NAMES if n in s}
+        if len(named) >= 2 and compare.search(s):
+            assert re.search(r"\bp [=<≤] ?0?\.\d|\bp < 0\.001", s), f"no paired p-value in: {s.strip()[:200]}"
