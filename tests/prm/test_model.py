@@ -66,6 +66,20 @@ def test_trajectories_longer_than_the_context_are_split(rm, trajectories):
     assert np.isfinite(split[0]).all() and tokens >= len(whole.ids) - len(first.ids)
 
 
+def test_batched_scoring_equals_one_trajectory_at_a_time(rm, trajectories):
+    """score_each batches trajectories of unequal lengths (right-padded, no attention mask) and the
+    windows of trajectories longer than the context across trajectories; each trajectory's scores
+    and tokens equal scoring it alone."""
+    for max_len in (4096, 60):  # all fit; most need windows
+        rm.max_len = max_len
+        together = rm.score_each(trajectories, batch_size=4)
+        for t, (scores, tokens) in zip(trajectories, together):
+            alone, n = rm.score_each([t])[0]
+            assert tokens == n and scores.shape == alone.shape
+            np.testing.assert_allclose(scores, alone, atol=1e-5)
+    assert any(len(rm.encode(*t).ids) > 60 for t in trajectories)
+
+
 def test_save_load_roundtrip_and_corruption_errors(rm, trajectories, tmp_path):
     rm.save(tmp_path / "rm", {"label_method": "td-gae"})
     loaded = RewardModel.load(tmp_path / "rm", device="cpu")
