@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from agentprm_bench.agents.collect import CollectConfig
 from agentprm_bench.agents.rollout import collect_in_memory
 from agentprm_bench.agents.base import make_policy
 from agentprm_bench.errors import UserError
