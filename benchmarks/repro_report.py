@@ -129,12 +129,17 @@ def findings(env: str, df: pd.DataFrame, pairs: pd.DataFrame, eff: pd.DataFrame)
         search = "Best-of-N" if row.search == "bon" else "beam search"
         base = NAMES.get(row.baseline, row.baseline)
         if math.isnan(row.method_budget):
+            rule = (f"{env}, {search}: AgentPRM is not credited with {base}'s best ({row.baseline_best:.3f}"
+                    + ("" if row.baseline == "none" else f" at budget {row.baseline_budget}") + ") under the paired "
+                    f"rule (reach it, and at no larger budget fall below it with p < {ALPHA})")
+            if not math.isnan(row.fell_budget):
+                out.append(rule + f": it reaches it but at budget {int(row.fell_budget)} falls below it, "
+                           f"{signed(row.fell_diff)}, {fmt_p(row.fell_p)}.")
+                continue
             # plain sampling's best is its estimate from the most samples: test at the largest common budget
             at = int(row.baseline_budget) if row.baseline != "none" else int(df[df.search == row.search].budget.max())
             t = oriented(pairs, "agentprm", row.baseline, row.search, at)
-            out.append(f"{env}, {search}: AgentPRM does not reach {base}'s best ({row.baseline_best:.3f}) under the "
-                       f"paired rule (reach it, and at no larger budget fall below it with p < {ALPHA})"
-                       + (f"; AgentPRM − {base} at budget {at} {describe(t)}" if t else "") + ".")
+            out.append(rule + (f"; AgentPRM − {base} at budget {at} {describe(t)}" if t else "") + ".")
         else:
             where = "" if row.baseline == "none" else f" at budget {row.baseline_budget}"
             out.append(f"{env}, {search}: AgentPRM reaches {base}'s best ({row.baseline_best:.3f}{where}) at budget "

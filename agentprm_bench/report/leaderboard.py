@@ -14,7 +14,8 @@ its training tokens), the paper's TD-vs-MC question. With per-task values (recor
 paired rule: the smallest budget where it reaches the baseline's best AND at no larger measured
 budget is it significantly worse than that best (paired sign-flip p < 0.05 with a negative
 difference, on the same tasks); the paired difference at that budget, its 95% CI and p are
-reported beside the ratios (``paired_*``). No such budget: no ratio. Several seeds: the curves are
+reported beside the ratios (``paired_*``). No such budget: no ratio; where the method did reach the
+best but fell significantly below it later, ``fell_*`` gives the first such budget and its test. Several seeds: the curves are
 means over the seeds and the paired test pools them (the pooled rows of ``paired``).
 """
 
@@ -114,18 +115,25 @@ def _test(row: pd.Series, base: pd.Series) -> Paired | None:
     return pooled_paired(row.seed_values, base.seed_values)
 
 
-def _paired_hit(rows: pd.DataFrame, base: pd.Series, target: float) -> tuple[pd.Series | None, Paired | None]:
+def _paired_hit(rows: pd.DataFrame, base: pd.Series, target: float
+                ) -> tuple[pd.Series | None, Paired | None, tuple[int, Paired] | None]:
     """The smallest budget at which the method reaches ``target`` AND at no larger measured budget is
-    significantly worse than the baseline's best (paired on the same tasks); with its paired test."""
+    significantly worse than the baseline's best (paired on the same tasks); with its paired test.
+    Third: where the method reached ``target`` but was not credited, the first larger budget at which
+    it is significantly worse than the baseline's best, with that test."""
     rows = rows.sort_values("budget")
     tested = {i: t for i, row in rows.iterrows() if (t := _test(row, base)) is not None}
+    fell = None
     for i, row in rows.iterrows():
         if row.value < target - 1e-12:
             continue
         later = rows[rows.budget >= row.budget]
-        if all(j in tested and not (tested[j].diff < 0 and tested[j].p_value < ALPHA) for j in later.index):
-            return row, tested[i]
-    return None, None
+        worse = [j for j in later.index if j in tested and tested[j].diff < 0 and tested[j].p_value < ALPHA]
+        if all(j in tested for j in later.index) and not worse:
+            return row, tested[i], None
+        if worse and fell is None:
+            fell = (int(rows.loc[worse[0]].budget), tested[worse[0]])
+    return None, None, fell
 
 
 def seed_means(df: pd.DataFrame) -> pd.DataFrame:
@@ -168,9 +176,9 @@ def efficiency(df: pd.DataFrame, baselines: Sequence[str] = ("orm", "pvm", "none
             for method, mrows in group.groupby("method"):
                 if method in (base, "oracle-select"):  # an upper bound, not a method to rank
                     continue
-                test = None
+                test = fell = None
                 if at_best.seed_values is not None:  # per-task values: the paired rule
-                    hit, test = _paired_hit(mrows[mrows.seed_values.notna()], at_best, best)
+                    hit, test, fell = _paired_hit(mrows[mrows.seed_values.notna()], at_best, best)
                 else:
                     hit = _first_reaching(mrows, best)
                 out.append({"env": env, "search": search, "tasks": int(tasks), "seeds": int(at_best.seeds),
@@ -185,7 +193,11 @@ def efficiency(df: pd.DataFrame, baselines: Sequence[str] = ("orm", "pvm", "none
                             "paired_diff": test.diff if test else np.nan,
                             "paired_ci_low": test.ci_low if test else np.nan,
                             "paired_ci_high": test.ci_high if test else np.nan,
-                            "paired_p": test.p_value if test else np.nan})
+                            "paired_p": test.p_value if test else np.nan,
+                            # reached the best but not credited: where it fell significantly below it
+                            "fell_budget": fell[0] if fell else np.nan,
+                            "fell_diff": fell[1].diff if fell else np.nan,
+                            "fell_p": fell[1].p_value if fell else np.nan})
     return pd.DataFrame(out)
 
 

@@ -63,6 +63,13 @@ def test_efficiency_credits_a_budget_only_if_no_larger_one_is_significantly_wors
     # the touch at N=2 is not credited, and nothing later reaches ORM's best
     fell = efficiency(paired_frame([0.0] * 20), ("orm",)).iloc[0]
     assert math.isnan(fell.method_budget) and math.isnan(fell.budget_ratio)
+    # where it fell, and its test (ORM@4 - AgentPRM@8: +1 on 10 of 20 tasks)
+    import numpy as np
+
+    from agentprm_bench.report.stats import sign_flip_p
+    assert (fell.fell_budget, fell.fell_diff) == (8, -0.5) and fell.fell_p == sign_flip_p(-np.array([1.0] * 10 + [0.0] * 10))
+    assert fell.fell_p < 0.01
+    assert math.isnan(kept.fell_budget)
 
 
 def test_loaded_records_carry_the_reward_models_one_off_cost(tmp_path):
