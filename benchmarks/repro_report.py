@@ -39,7 +39,7 @@ ALPHA = 0.05
 
 
 def fmt_p(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.01 else f"p = {p:.2f}"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.1 else f"p = {p:.2f}"  # 3 digits near 0.05
 
 
 def signed(x: float) -> str:

@@ -63,7 +63,7 @@ def test_findings_quote_the_pooled_paired_test(script, results):
     # seed-averaged per-task d = (0, 0, .5, 1, 1, .5, .5, 0): mean .4375, all positive -> p = 2/2^5
     assert t.diff == pytest.approx(0.4375) and t.p_value == pytest.approx(2 / 32)
     line = next(s for s in said if "process vs outcome reward" in s)
-    assert f"at BoN@4 +0.438 [{t.ci_low:+.3f}, {t.ci_high:+.3f}], p = 0.06" in line
+    assert f"at BoN@4 +0.438 [{t.ci_low:+.3f}, {t.ci_high:+.3f}], p = 0.062" in line
     assert "## TextCraft-v1" in text and "Seeds 0, 1; 8 test tasks" in text
     assert "| AgentPRM | 0.125 [" in text and "| 0.750 [" in text and "| ORM | 0.125 [" in text  # means over the seeds
     # every finding that names two methods carries a p-value
