@@ -139,7 +139,11 @@ def findings(env: str, df: pd.DataFrame, pairs: pd.DataFrame, eff: pd.DataFrame)
             # plain sampling's best is its estimate from the most samples: test at the largest common budget
             at = int(row.baseline_budget) if row.baseline != "none" else int(df[df.search == row.search].budget.max())
             t = oriented(pairs, "agentprm", row.baseline, row.search, at)
-            out.append(rule + (f"; AgentPRM − {base} at budget {at} {describe(t)}" if t else "") + ".")
+            if t is None:  # e.g. beam search on fewer seeds than plain sampling: nothing to pair
+                out.append(f"{env}, {search}: no efficiency credit against {base}'s best: the two were not "
+                           f"measured on the same seeds and tasks, so there is no paired test.")
+                continue
+            out.append(rule + f"; AgentPRM − {base} at budget {at} {describe(t)}.")
         else:
             where = "" if row.baseline == "none" else f" at budget {row.baseline_budget}"
             out.append(f"{env}, {search}: AgentPRM reaches {base}'s best ({row.baseline_best:.3f}{where}) at budget "
