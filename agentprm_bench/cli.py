@@ -141,7 +141,8 @@ def cmd_train_policy(args: argparse.Namespace, out: TextIO) -> int:
     cfg = default_config(entry.env_id, **_given(args, "oracle_episodes", "noisy_episodes", "noisy_p", "noisy_labels",
                                                 "epochs", "max_minutes", "seed", "loss", "pre_tokenizer", "batch_size",
                                                 "lr", "layers", "hidden_size", "lm_weight",
-                                                "curriculum_steps", "max_len", "max_obs_chars"))
+                                                "curriculum_steps", "max_len", "max_obs_chars", "max_prompt_chars",
+                                                "examples"))
     target = args.out or default_policy_dir(entry.short_name)
     meta = train_policy(cfg, target, progress=not args.no_progress)
     m = meta["metrics"]
@@ -316,7 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the tokenizer's words start (default: per env; see README)")
     p.add_argument("--curriculum-steps", type=nonneg_int, default=None,
                    help="warm-up steps on each condensed view of the env's states before the whole prompts")
-    p.add_argument("--batch-size", type=positive_int, default=None)
+    p.add_argument("--examples", default=None, choices=["steps", "episodes"],
+                   help="one training sequence per step, or an episode's steps as one sequence where its chat "
+                        "only grows (tokens loss; default: per env)")
+    p.add_argument("--max-prompt-chars", type=positive_int, default=None,
+                   help="the prompt's character budget; older turns are dropped beyond it (default: per env)")
+    p.add_argument("--batch-size", type=positive_int, default=None,
+                   help="sequences per optimizer step (steps, or merged episodes with --examples episodes)")
     p.add_argument("--lr", type=positive_float, default=None)
     p.add_argument("--layers", type=positive_int, default=None)
     p.add_argument("--hidden-size", type=positive_int, default=None)

@@ -58,8 +58,8 @@ def sizes_for(env: str) -> DefaultSizes:
 # (demonstrations included), one train rollout (8 x 64 of them; WebShop 8 x 256), a reward model's
 # training, one Monte-Carlo labelling rollout (mc-prm), one test sample. TextCraft: measured on the
 # default first run on an idle machine (2026-11-23: 6.9 + 1.9 + 1.4 + 1.2 min; README, "First run");
-# BabyAI-v1's policy: `agentprm-bench train-policy --env babyai --threads 2` took 30 min 4 s (1,200
-# demonstrations 7.7 min, 776 steps 21.8 min; a CI run shared part of it). BabyAI-v1's other rates
+# BabyAI-v1's whole-episode policy: `agentprm-bench train-policy --env babyai --threads 1` took 3,042 s
+# (2026-12-03, two other one-thread jobs on the 2 cores; halved as below). BabyAI-v1's other rates
 # are halved one-thread times of 2026-12-02 (`build-defaults --threads 1`, two builds sharing the
 # 2 cores): a reward model 2,303 s (agentprm-beta0; 2 iterations over 568 context windows), a
 # Monte-Carlo rollout 0.72 s (1,668 in ~20 min), a train rollout 2.1 s and a test sample ~2 s
@@ -67,7 +67,7 @@ def sizes_for(env: str) -> DefaultSizes:
 # first run. ``first_run_plan`` scales them by 2 / threads; they estimate, they decide nothing.
 PHASE_SECONDS: dict[str, dict[str, float]] = {
     "agentprm/TextCraft-v1": {"policy": 415.0, "rollout": 0.22, "rm": 84.0, "mc": 0.2, "sample": 0.23},
-    "agentprm/BabyAI-v1": {"policy": 1800.0, "rollout": 1.05, "rm": 1150.0, "mc": 0.36, "sample": 1.0},
+    "agentprm/BabyAI-v1": {"policy": 1520.0, "rollout": 1.05, "rm": 1150.0, "mc": 0.36, "sample": 1.0},
     "agentprm/WebShop-v1": {"policy": 1500.0, "rollout": 0.1, "rm": 150.0, "mc": 0.05, "sample": 0.1},
 }
 PHASE_TIMES: list[tuple[str, float]] = []  # (phase, seconds) of what this process built, in order

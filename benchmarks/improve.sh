@@ -12,24 +12,19 @@
 set -euo pipefail
 out=${1:-runs/improve} envs=${2:-textcraft,babyai} seeds=${3:-0,1,2} rewards=${4:-agentprm,outcome}
 cli=(python3 -m agentprm_bench.cli)
-cache=${AGENTPRM_BENCH_HOME:-$HOME/.cache/agentprm-bench}/policies
 for env in ${envs//,/ }; do
-  # every seed starts from the committed start policy (results/improve/start/README.md): the runs use
-  # the default policy, so put it in the cache, and refuse a different default already there
+  # every seed starts from the committed start policy (results/improve/start/README.md), given by
+  # path: the env's default policy may have changed since (BabyAI-v1's did on 2026-12-03)
   start=results/improve/start/$env
+  from=()
   if [[ -d $start ]]; then
-    if [[ ! -e $cache/$env/agentprm_policy.json ]]; then
-      mkdir -p "$cache" && cp -r "$start" "$cache/"
-    elif ! cmp -s "$start/model.safetensors" "$cache/$env/model.safetensors"; then
-      echo "error: $cache/$env is not the committed start $start; move it aside (or set AGENTPRM_BENCH_HOME to another cache) and rerun" >&2
-      exit 2
-    fi
+    from=(--policy "$(cd "$start" && pwd)")
   fi
   for seed in ${seeds//,/ }; do
     for reward in ${rewards//,/ }; do
       run=$env-$reward-s$seed
       "${cli[@]}" improve --env "$env" --reward "$reward" --iterations 3 --seed "$seed" \
-          --out "$out/$run" --no-progress
+          --out "$out/$run" --no-progress "${from[@]}"
       # the run's records (per-task test values, compute, policy digest, machine) are small: keep
       # them in the repo, since $out may not outlive the machine
       mkdir -p "results/improve/runs/$run"

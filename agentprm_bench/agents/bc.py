@@ -75,6 +75,7 @@ class TrainPolicyConfig:
     loss: str = "tokens"  # "tokens": every reply token; "decisions": only choices among admissible actions
     lm_weight: float = 0.0  # weight of an auxiliary next-token loss on the whole sequence (prompt included)
     curriculum_steps: int = 0  # warm-up steps on each condensed view of ``curriculum.VIEWS`` (decisions loss)
+    examples: str = "steps"  # "steps": one sequence per step; "episodes": ``merge_prefixes`` (tokens loss only)
     max_minutes: float | None = None  # optional abort (no model saved) past this much wall time; never a stop
     seed: int = 0
 
@@ -112,6 +113,12 @@ def demonstrations(cfg: TrainPolicyConfig, progress: bool) -> list[Trajectory]:
 # 0.432, 200 tasks, temperature 1.0), longer prompts (max_obs_chars 3000, max_len 1024) 0.005;
 # 3,000 warm-up steps per view reached 0.155 (mean reward 0.506): the option copy needs them.
 ENV_DEFAULTS: dict[str, dict[str, Any]] = {
+    # BabyAI-v1 reads the whole episode (AgentGym's agents see the whole chat): at most 20 turns of
+    # <= 1,200-character observations fit 6,144 tokens, so turns are never dropped, each turn's prompt
+    # extends the last one, and the ``hf`` prompt cache reads only the new turn. Training reads each
+    # episode once (``merge_prefixes``) instead of once per step.
+    "agentprm/BabyAI-v1": {"max_prompt_chars": 24_000, "max_len": 6144, "examples": "episodes", "batch_size": 8,
+                           "epochs": 3},
     "agentprm/TextCraft-v1": {"noisy_labels": "oracle"},
     "agentprm/WebShop-v1": {"noisy_labels": "oracle", "oracle_episodes": 800, "noisy_episodes": 400,
                             "loss": "decisions", "pre_tokenizer": "words", "hidden_size": 64, "layers": 2,
@@ -199,7 +206,8 @@ def build_model(cfg: TrainPolicyConfig, tokenizer: Any) -> Any:
     return AutoModelForCausalLM.from_config(config)
 
 
-Example = tuple[list[int], int, list[tuple[int, tuple[int, ...]]]]  # ids, reply start, choice points
+Spans = tuple[tuple[int, int], ...]  # [start, end) of each reply in a sequence
+Example = tuple[list[int], Spans, list[tuple[int, tuple[int, ...]]]]  # ids, replies, choice points
 
 
 def encode(pairs: list[tuple[str, str]], tokenizer: Any, max_len: int) -> list[tuple[list[int], int]]:
@@ -210,6 +218,21 @@ def encode(pairs: list[tuple[str, str]], tokenizer: Any, max_len: int) -> list[t
         a = tokenizer(ACTION_PREFIX + action, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
         p = p[-(max_len - len(a)):] if len(a) < max_len else []
         out.append((p + a[:max_len], len(p)))
+    return out
+
+
+def merge_prefixes(steps: list[tuple[list[int], int]]) -> list[tuple[list[int], Spans]]:
+    """One episode's encoded steps (``encode``, in order) as few sequences: where step t's prompt +
+    reply is a prefix of step t+1's sequence (the chat only grew: no turn dropped, nothing cut), the
+    two are one sequence whose reply spans are both steps' replies. Every reply token keeps exactly
+    the context it has in its own step's sequence, so the tokens loss sees the same predictions for
+    a fraction of the tokens read (the prompt is read once per sequence, not once per step)."""
+    out: list[tuple[list[int], Spans]] = []
+    for seq, start in steps:
+        if out and len(out[-1][0]) <= start and seq[: len(out[-1][0])] == out[-1][0]:
+            out[-1] = (seq, out[-1][1] + ((start, len(seq)),))
+        else:
+            out.append((seq, ((start, len(seq)),)))
     return out
 
 
@@ -264,10 +287,11 @@ def batches(examples: list[Example], batch_size: int, pad: int, vocab: int, rng:
         for p, (_, _, allowed) in enumerate(points):
             mask[p, list(allowed)] = True
         for row, i in enumerate(group):
-            seq, start, _ = examples[i]
+            seq, spans, _ = examples[i]
             ids[row, : len(seq)] = torch.tensor(seq)
             attn[row, : len(seq)] = 1
-            labels[row, start: len(seq)] = torch.tensor(seq[start:])
+            for start, end in spans:
+                labels[row, start:end] = torch.tensor(seq[start:end])
         yield ids, attn, labels, (index, ids[index[:, 0], index[:, 1]], mask)
 
 
@@ -290,7 +314,7 @@ def curriculum_stages(cfg: TrainPolicyConfig, demos: list[Trajectory], labels: l
                 points = choice_points(seq, start, trie)
                 if points:
                     stages += [[] for _ in range(k + 1 - len(stages))]
-                    stages[k].append((seq, start, points))
+                    stages[k].append((seq, ((start, len(seq)),), points))
     return stages
 
 
@@ -316,6 +340,9 @@ def _train_policy(cfg: TrainPolicyConfig, out: Path, progress: bool) -> dict[str
     t_start = time.perf_counter()
     if cfg.loss not in ("tokens", "decisions"):
         raise UserError(f"loss must be 'tokens' or 'decisions', got {cfg.loss!r}")
+    if cfg.examples not in ("steps", "episodes") or (cfg.examples == "episodes" and (cfg.loss != "tokens" or cfg.lm_weight)):
+        raise UserError(f"examples must be 'steps' or 'episodes' (the latter with --loss tokens and no --lm-weight), "
+                        f"got {cfg.examples!r}")
     demos = demonstrations(cfg, progress)
     relabel = [cfg.noisy_labels == "oracle" and d.policy.get("name") == "noisy-oracle" for d in demos]
     # replayed only where needed: the oracle's labels, or the admissible actions the decisions loss chooses among
@@ -324,8 +351,8 @@ def _train_policy(cfg: TrainPolicyConfig, out: Path, progress: bool) -> dict[str
     plain = [pair for d, lab in zip(demos, labels) for pair in step_prompts(d, cfg, None, lab)]
     tokenizer = train_tokenizer([p for p, _ in plain] + [ACTION_PREFIX + a for _, a in plain], cfg.vocab_size,
                                 cfg.pre_tokenizer)
-    encoded = encode([pair for d, lab in zip(demos, labels) for pair in step_prompts(d, cfg, tokenizer, lab)],
-                     tokenizer, cfg.max_len)
+    per_demo = [encode(step_prompts(d, cfg, tokenizer, lab), tokenizer, cfg.max_len) for d, lab in zip(demos, labels)]
+    encoded = [e for steps in per_demo for e in steps]
     cut = sum(len(seq) >= cfg.max_len for seq, _ in encoded)  # prompts cut from the left to fit max_len
     if cut > 0.1 * len(encoded):
         log.warning("%d of %d step prompts were cut from the left to fit max_len %d tokens (their start, e.g. the "
@@ -333,11 +360,13 @@ def _train_policy(cfg: TrainPolicyConfig, out: Path, progress: bool) -> dict[str
                     cfg.max_len)
     if cfg.loss == "decisions":  # only states with a real choice; forced tokens carry no signal
         admissible = [adm for st in states for adm, _ in st]
-        examples: list[Example] = [(seq, start, choice_points(seq, start, action_trie(tokenizer, adm)))
+        examples: list[Example] = [(seq, ((start, len(seq)),), choice_points(seq, start, action_trie(tokenizer, adm)))
                                    for (seq, start), adm in zip(encoded, admissible)]
         examples = [e for e in examples if e[2]]
+    elif cfg.examples == "episodes":
+        examples = [(seq, spans, []) for steps in per_demo for seq, spans in merge_prefixes(steps)]
     else:
-        examples = [(seq, start, []) for seq, start in encoded]
+        examples = [(seq, ((start, len(seq)),), []) for seq, start in encoded]
     stages = curriculum_stages(cfg, demos, labels, states, tokenizer) if cfg.curriculum_steps else []
     model = build_model(cfg, tokenizer)
     n_params = sum(p.numel() for p in model.parameters())
@@ -357,7 +386,9 @@ def _train_policy(cfg: TrainPolicyConfig, out: Path, progress: bool) -> dict[str
                 for _ in range(cfg.epochs)]
     for stream in streams:
         for ids, attn, labels, choices in stream:
-            logits = model(input_ids=ids, attention_mask=attn).logits
+            # merged episodes are right-padded: causal attention alone keeps the pads out of every real
+            # position, and without a mask torch's memory-light attention kernel runs on long sequences
+            logits = model(input_ids=ids, attention_mask=None if cfg.examples == "episodes" else attn).logits
             loss = decision_loss(logits, *choices) if cfg.loss == "decisions" else bc_loss(logits, labels)
             if cfg.lm_weight:  # predicting the pages too: they repeat the instruction, values and ids to copy
                 loss = loss + cfg.lm_weight * lm_loss(logits, ids, attn)
@@ -389,7 +420,8 @@ def _train_policy(cfg: TrainPolicyConfig, out: Path, progress: bool) -> dict[str
                    "omitted_actions": cfg.omitted_actions, "decoding": cfg.decoding},
         "metrics": {"parameters": n_params, "demonstrations": len(demos), "demonstration_steps": len(encoded),
                     "prompts_cut": cut,
-                    "examples": len(examples), "curriculum_examples": [len(x) for x in stages],
+                    "examples": len(examples), "example_tokens": sum(len(e[0]) for e in examples),
+                    "curriculum_examples": [len(x) for x in stages],
                     "optimizer_steps": step, "planned_steps": warm + total_steps,
                     "train_tokens": tokens, "final_loss": float(np.mean(losses[-20:])) if losses else None,
                     "train_seconds": round(time.perf_counter() - t_train, 1),

@@ -146,7 +146,7 @@ def rft_update(policy_dir: Path, out_dir: Path, examples: Sequence[tuple[History
     tok, model = policy.tokenizer, policy.model
     prompts = policy.prompts([h for h, _ in examples])
     encoded = encode([(p, a) for p, (_, a) in zip(prompts, examples)], tok, _max_len(policy_dir, model))
-    rows = [(seq, start, []) for seq, start in encoded]
+    rows = [(seq, ((start, len(seq)),), []) for seq, start in encoded]
     torch.manual_seed(settings.seed)
     rng = random.Random(settings.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.0)

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from agentprm_bench.agents.base import make_policy
-from agentprm_bench.agents.bc import (POLICY_META, TrainPolicyConfig, bc_loss, choice_points, decision_loss, encode,
-                                     lm_loss, train_policy)
+from agentprm_bench.agents.bc import (POLICY_META, TrainPolicyConfig, batches, bc_loss, choice_points, decision_loss,
+                                     default_config, encode, lm_loss, merge_prefixes, step_prompts, train_policy,
+                                     train_tokenizer)
 from agentprm_bench.errors import UserError
 from tests.agents.test_policies import histories
 
@@ -55,6 +56,69 @@ def test_encode_cuts_prompts_from_the_left_and_marks_the_reply(tiny_model_dir):
     (ids, start), = encode([("x " * 500, "turn left")], tok, max_len=64)
     reply = tok("Action: turn left", add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
     assert len(ids) == 64 and ids[start:] == reply
+
+
+def test_merge_prefixes_joins_a_growing_chat_and_keeps_every_replys_context():
+    # step = (prompt + reply, reply start); the third step's prompt dropped a turn: a new sequence
+    steps = [([1, 2, 9, 0], 2), ([1, 2, 9, 0, 3, 4, 8, 0], 6), ([1, 3, 4, 8, 0, 5, 7, 0], 6), ([1, 3, 4, 8, 0, 5, 7, 0, 6, 9, 0], 9)]
+    merged = merge_prefixes(steps)
+    assert merged == [([1, 2, 9, 0, 3, 4, 8, 0], ((2, 4), (6, 8))), ([1, 3, 4, 8, 0, 5, 7, 0, 6, 9, 0], ((6, 8), (9, 11)))]
+    # every step's whole sequence (its reply's context and the reply) is the merged sequence up to its span's end
+    spans = [(seq, span) for seq, spanned in merged for span in spanned]
+    assert [(seq[:end], start) for seq, (start, end) in spans] == steps
+    # a reply that is not followed by the next prompt (e.g. the prompt was cut from the left) is never merged
+    assert len(merge_prefixes([([1, 9, 0], 1), ([2, 9, 0, 3, 0], 3)])) == 2
+
+
+def test_an_episode_sequence_gives_the_loss_of_its_steps(tiny_model_dir):
+    """Reference equivalence: the summed reply-token cross-entropy of one merged, right-padded,
+    unmasked sequence equals the sum over the steps' own sequences."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    steps = [([5, 6, 7, 2, 3], 3), ([5, 6, 7, 2, 3, 8, 9, 4, 1], 7), ([5, 6, 7, 2, 3, 8, 9, 4, 1, 10, 11, 12], 10)]
+    rows = [(seq, ((start, len(seq)),), []) for seq, start in steps]
+
+    def summed(examples, masked):
+        total = 0.0
+        for ids, attn, labels, _ in batches(examples, 8, 0, 300, __import__("random").Random(0)):
+            with torch.no_grad():
+                logits = model(input_ids=ids, attention_mask=attn if masked else None).logits
+            total += bc_loss(logits, labels).item() * int((labels[:, 1:] != -100).sum())
+        return total
+
+    merged = [(seq, spans, []) for seq, spans in merge_prefixes(steps)] + [rows[0]]  # a shorter row pads the batch
+    one_by_one = sum(summed([row], True) for row in rows)
+    assert summed(merged, False) == pytest.approx(one_by_one + summed([rows[0]], True), rel=1e-5)
+
+
+def test_babyai_default_prompts_only_grow_so_each_episode_is_one_sequence():
+    """With BabyAI-v1's default prompt budget no turn is dropped: every step's prompt + reply is a
+    prefix of the next step's (the hf policy's prompt cache reads only the new turn)."""
+    from agentprm_bench.agents.rollout import collect_in_memory
+
+    cfg = default_config("babyai")
+    assert cfg.examples == "episodes"
+    demos = collect_in_memory("agentprm/BabyAI-v1", make_policy("noisy-oracle", p=0.5), [0, 1, 2], 1, 0,
+                              env_kwargs={"split": "train"})
+    plain = [pair for d in demos for pair in step_prompts(d, cfg, None)]
+    tok = train_tokenizer([p for p, _ in plain] + ["Action: " + a for _, a in plain], 400)
+    for d in demos:
+        steps = encode(step_prompts(d, cfg, tok), tok, cfg.max_len)
+        assert len(steps) == len(d.steps) >= 1 and all(len(seq) < cfg.max_len for seq, _ in steps)
+        (seq, spans), = merge_prefixes(steps)
+        assert len(spans) == len(d.steps) and seq == steps[-1][0]
+
+
+def test_train_policy_on_episode_sequences(tmp_path):
+    cfg = TrainPolicyConfig(env="babyai", oracle_episodes=3, noisy_episodes=3, epochs=1, vocab_size=400,
+                            hidden_size=32, layers=1, heads=2, max_len=6144, max_prompt_chars=24_000,
+                            examples="episodes", batch_size=2)
+    meta = train_policy(cfg, tmp_path / "p", progress=False)["metrics"]
+    assert meta["examples"] == meta["demonstrations"] == 6 < meta["demonstration_steps"]
+    assert meta["optimizer_steps"] == 3 and meta["train_tokens"] == meta["example_tokens"]
+    with pytest.raises(UserError, match="examples"):
+        train_policy(replace(cfg, loss="decisions"), tmp_path / "q", progress=False)
 
 
 def test_train_policy_end_to_end_saves_a_loadable_hf_policy(tmp_path):
