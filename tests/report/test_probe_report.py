@@ -4,7 +4,6 @@ session is reused in another and the across-env correlation comes out the same."
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,16 +12,13 @@ import pytest
 
 from agentprm_bench.prm.probe import load_probes
 from agentprm_bench.prm.probe_eval import Scored, rank_agreement, split_records
+from tests.benchmark_scripts import load_benchmark
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "probe_report.py"
 
 
 @pytest.fixture(scope="module")
 def report():
-    spec = importlib.util.spec_from_file_location("probe_report", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("probe_report")
 
 
 def fake_scores(env: str, seed: int) -> tuple[dict[str, Scored], dict[str, list[float]]]:

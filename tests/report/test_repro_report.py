@@ -3,7 +3,6 @@ with its pooled paired test, and the README block it keeps in step."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -12,17 +11,14 @@ import pytest
 
 from agentprm_bench.report.stats import pooled_paired
 from agentprm_bench.search.results import ResultRecord, TaskResult
+from tests.benchmark_scripts import load_benchmark
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "repro_report.py"
 METHOD_NAMES = ("AgentPRM", "ORM", "PVM", "MC-PRM", "InversePRM", "plain sampling")
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("repro_report", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("repro_report")
 
 
 # seed -> method -> budget -> per-task success on 8 tasks
