@@ -221,6 +221,11 @@ def encode(pairs: list[tuple[str, str]], tokenizer: Any, max_len: int) -> list[t
     return out
 
 
+def whole_reply(seq: list[int], start: int) -> Spans:
+    """The spans of a one-step sequence: its reply, from ``start`` to the end."""
+    return ((start, len(seq)),)
+
+
 def merge_prefixes(steps: list[tuple[list[int], int]]) -> list[tuple[list[int], Spans]]:
     """One episode's encoded steps (``encode``, in order) as few sequences: where step t's prompt +
     reply is a prefix of step t+1's sequence (the chat only grew: no turn dropped, nothing cut), the
@@ -230,9 +235,9 @@ def merge_prefixes(steps: list[tuple[list[int], int]]) -> list[tuple[list[int], 
     out: list[tuple[list[int], Spans]] = []
     for seq, start in steps:
         if out and len(out[-1][0]) <= start and seq[: len(out[-1][0])] == out[-1][0]:
-            out[-1] = (seq, out[-1][1] + ((start, len(seq)),))
+            out[-1] = (seq, out[-1][1] + whole_reply(seq, start))
         else:
-            out.append((seq, ((start, len(seq)),)))
+            out.append((seq, whole_reply(seq, start)))
     return out
 
 
@@ -314,7 +319,7 @@ def curriculum_stages(cfg: TrainPolicyConfig, demos: list[Trajectory], labels: l
                 points = choice_points(seq, start, trie)
                 if points:
                     stages += [[] for _ in range(k + 1 - len(stages))]
-                    stages[k].append((seq, ((start, len(seq)),), points))
+                    stages[k].append((seq, whole_reply(seq, start), points))
     return stages
 
 
@@ -360,13 +365,13 @@ def _train_policy(cfg: TrainPolicyConfig, out: Path, progress: bool) -> dict[str
                     cfg.max_len)
     if cfg.loss == "decisions":  # only states with a real choice; forced tokens carry no signal
         admissible = [adm for st in states for adm, _ in st]
-        examples: list[Example] = [(seq, ((start, len(seq)),), choice_points(seq, start, action_trie(tokenizer, adm)))
+        examples: list[Example] = [(seq, whole_reply(seq, start), choice_points(seq, start, action_trie(tokenizer, adm)))
                                    for (seq, start), adm in zip(encoded, admissible)]
         examples = [e for e in examples if e[2]]
     elif cfg.examples == "episodes":
         examples = [(seq, spans, []) for steps in per_demo for seq, spans in merge_prefixes(steps)]
     else:
-        examples = [(seq, ((start, len(seq)),), []) for seq, start in encoded]
+        examples = [(seq, whole_reply(seq, start), []) for seq, start in encoded]
     stages = curriculum_stages(cfg, demos, labels, states, tokenizer) if cfg.curriculum_steps else []
     model = build_model(cfg, tokenizer)
     n_params = sum(p.numel() for p in model.parameters())

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from agentprm_bench.agents.base import History
-from agentprm_bench.agents.bc import POLICY_META, batches, bc_loss, encode
+from agentprm_bench.agents.bc import POLICY_META, batches, bc_loss, encode, whole_reply
 from agentprm_bench.agents.hf import HFPolicy
 from agentprm_bench.improve.losses import dpo_loss, reply_logps
 from agentprm_bench.jsonl import write_text_atomic
@@ -146,7 +146,7 @@ def rft_update(policy_dir: Path, out_dir: Path, examples: Sequence[tuple[History
     tok, model = policy.tokenizer, policy.model
     prompts = policy.prompts([h for h, _ in examples])
     encoded = encode([(p, a) for p, (_, a) in zip(prompts, examples)], tok, _max_len(policy_dir, model))
-    rows = [(seq, ((start, len(seq)),), []) for seq, start in encoded]
+    rows = [(seq, whole_reply(seq, start), []) for seq, start in encoded]
     torch.manual_seed(settings.seed)
     rng = random.Random(settings.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from dataclasses import replace
 
 import pytest
@@ -12,7 +13,7 @@ import torch
 from agentprm_bench.agents.base import make_policy
 from agentprm_bench.agents.bc import (POLICY_META, TrainPolicyConfig, batches, bc_loss, choice_points, decision_loss,
                                      default_config, encode, lm_loss, merge_prefixes, step_prompts, train_policy,
-                                     train_tokenizer)
+                                     train_tokenizer, whole_reply)
 from agentprm_bench.errors import UserError
 from tests.agents.test_policies import histories
 
@@ -77,11 +78,11 @@ def test_an_episode_sequence_gives_the_loss_of_its_steps(tiny_model_dir):
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
     steps = [([5, 6, 7, 2, 3], 3), ([5, 6, 7, 2, 3, 8, 9, 4, 1], 7), ([5, 6, 7, 2, 3, 8, 9, 4, 1, 10, 11, 12], 10)]
-    rows = [(seq, ((start, len(seq)),), []) for seq, start in steps]
+    rows = [(seq, whole_reply(seq, start), []) for seq, start in steps]
 
     def summed(examples, masked):
         total = 0.0
-        for ids, attn, labels, _ in batches(examples, 8, 0, 300, __import__("random").Random(0)):
+        for ids, attn, labels, _ in batches(examples, 8, 0, 300, random.Random(0)):
             with torch.no_grad():
                 logits = model(input_ids=ids, attention_mask=attn if masked else None).logits
             total += bc_loss(logits, labels).item() * int((labels[:, 1:] != -100).sum())

@@ -15,7 +15,6 @@ from agentprm_bench.prm.probe_eval import Scored, rank_agreement, split_records
 from tests.benchmark_scripts import load_benchmark
 
 
-
 @pytest.fixture(scope="module")
 def report():
     return load_benchmark("probe_report")
