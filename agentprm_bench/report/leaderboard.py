@@ -32,6 +32,7 @@ from agentprm_bench.search.results import ResultRecord, latest_results
 
 COMPUTE_COLUMNS = ("policy_tokens_out", "policy_tokens_in", "rm_tokens", "env_steps", "total_tokens", "all_tokens",
                    "wall_time_s")
+AVERAGED_COLUMNS = COMPUTE_COLUMNS + ("label_tokens", "rm_train_tokens")  # over seeds, with the metric
 PRIVILEGED = frozenset({"oracle-select"})  # methods that see the true outcome: upper bounds, not methods
 
 
@@ -65,20 +66,29 @@ def records_frame(records: Iterable[ResultRecord]) -> pd.DataFrame:
 
 
 def over_seeds(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per run key without its seed: the mean over seeds (of the metric and of the compute)
-    with ``seed_task_ci``'s interval; ``seeds`` counts them (a single seed keeps its own interval)."""
+    """One row per run key without its seed (env, metric, tasks, search, method, budget), from the
+    latest record of each seed (by ``timestamp``). Several seeds: the metric and the compute are the
+    means over them and the interval is ``seed_task_ci``'s (a single seed keeps its own record's).
+    ``seeds`` counts the seeds, ``seed_ids`` names them in ascending order and ``seed_values`` holds
+    each one's per-task values in that order where every seed ran the same tasks (else None). The
+    leaderboard, the plots and the efficiency table all read this one table, so they agree on which
+    record of a seed counts."""
+    df = df.assign(seed=df.seed if "seed" in df else 0, timestamp=df.timestamp if "timestamp" in df else "")
     keys = ["env", "metric", "tasks", "search", "method", "budget"]
     rows = []
     for _, g in df.groupby(keys, sort=False):
+        last = g.sort_values("timestamp", kind="stable").groupby("seed").tail(1).sort_values("seed", kind="stable")
         row = g.iloc[-1].copy()
-        row["seeds"] = g.seed.nunique()
-        if row["seeds"] > 1 and "task_values" in g:
-            last = g.sort_values("timestamp").groupby("seed").tail(1)
+        row["seeds"], row["seed_ids"] = len(last), tuple(int(s) for s in last.seed)
+        per_task = "task_values" in last and "task_ids" in last and last.task_ids.nunique() == 1
+        row["seed_values"] = tuple(tuple(v) for v in last.task_values) if per_task else None
+        if len(last) > 1:
             row["value"] = float(last.value.mean())
-            for col in COMPUTE_COLUMNS:
+            for col in AVERAGED_COLUMNS:
                 if col in last:
                     row[col] = float(last[col].mean())
-            row["ci_low"], row["ci_high"] = seed_task_ci(list(last.task_values))
+            if "task_values" in last:
+                row["ci_low"], row["ci_high"] = seed_task_ci(list(last.task_values))
         rows.append(row)
     return pd.DataFrame(rows).reset_index(drop=True)
 
@@ -86,7 +96,7 @@ def over_seeds(df: pd.DataFrame) -> pd.DataFrame:
 def leaderboard(df: pd.DataFrame) -> pd.DataFrame:
     """One row per env x search x method, a column per budget: "value [ci_low, ci_high]", the mean
     over seeds where there are several (marked "(k seeds)", interval from ``seed_task_ci``)."""
-    df = over_seeds(df.assign(seed=df.seed if "seed" in df else 0, timestamp=df.timestamp if "timestamp" in df else ""))
+    df = over_seeds(df)
     seeds = df.seeds.astype(int)
     cell = df.assign(cell=[f"{v:.3f} [{lo:.2f}, {hi:.2f}]" + (f" ({k} seeds)" if k > 1 else "")
                            for v, lo, hi, k in zip(df.value, df.ci_low, df.ci_high, seeds)],
@@ -136,30 +146,11 @@ def _paired_hit(rows: pd.DataFrame, base: pd.Series, target: float
     return None, None, fell
 
 
-def seed_means(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per env x search x tasks x method x budget: the value and compute averaged over seeds;
-    ``seeds`` counts them, ``seed_ids`` names them and ``seed_values`` holds each seed's per-task values
-    (in ``seed_ids`` order) where the records have them."""
-    df = df.assign(seed=df.seed if "seed" in df else 0)
-    keys, rows = ["env", "search", "tasks", "method", "budget"], []
-    for _, g in df.groupby(keys, sort=False):
-        g = g.sort_values("seed")
-        row = g.iloc[-1].copy()
-        for col in ("value", "total_tokens", "all_tokens"):
-            if col in g:
-                row[col] = float(g[col].mean())
-        row["seeds"], row["seed_ids"] = len(g), tuple(int(s) for s in g.seed)
-        same_tasks = "task_values" in g and g.task_ids.nunique() == 1
-        row["seed_values"] = tuple(tuple(v) for v in g.task_values) if same_tasks else None
-        rows.append(row)
-    return pd.DataFrame(rows).reset_index(drop=True)
-
-
 def efficiency(df: pd.DataFrame, baselines: Sequence[str] = ("orm", "pvm", "none")) -> pd.DataFrame:
     """The compute-efficiency table (module docstring). Several seeds: every curve is the mean over
     the seeds, and the paired test at a budget pools the seeds (``stats.pooled_paired``)."""
     out = []
-    df = seed_means(df)
+    df = over_seeds(df)
     for (env, search, tasks), group in df[df.search != "sample"].groupby(["env", "search", "tasks"]):
         sample = df[(df.env == env) & (df.search == "sample") & (df.method == "none") & (df.tasks == tasks)]
         for base in baselines:

@@ -19,8 +19,7 @@ def scaling_figures(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
 
     from agentprm_bench.report.leaderboard import over_seeds
 
-    df = over_seeds(df.assign(seed=df.seed if "seed" in df else 0,
-                              timestamp=df.timestamp if "timestamp" in df else ""))
+    df = over_seeds(df)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []

@@ -110,6 +110,22 @@ def test_several_seeds_are_averaged_with_an_interval_over_seeds_and_tasks():
     assert (single.seeds, single.value, single.ci_low, single.ci_high) == (1, 1.0, 0.0, 1.0)
 
 
+def test_over_seeds_counts_the_latest_record_of_each_seed_and_averages_every_cost():
+    from agentprm_bench.report.leaderboard import over_seeds
+
+    base = {"env": "E", "search": "bon", "method": "agentprm", "budget": 4, "metric": "success", "tasks": 2,
+            "ci_low": 0.0, "ci_high": 1.0, "task_ids": (0, 1), "label_tokens": 100}
+    rows = [dict(base, seed=1, value=1.0, task_values=(1.0, 1.0), timestamp="b", rm_train_tokens=30),
+            dict(base, seed=0, value=0.5, task_values=(1.0, 0.0), timestamp="c", rm_train_tokens=10),
+            dict(base, seed=0, value=0.0, task_values=(0.0, 0.0), timestamp="a", rm_train_tokens=99)]  # superseded
+    row = over_seeds(pd.DataFrame(rows)).iloc[0]
+    assert (row.seeds, row.seed_ids, row.seed_values) == (2, (0, 1), ((1.0, 0.0), (1.0, 1.0)))
+    assert (row.value, row.rm_train_tokens, row.label_tokens) == (0.75, 20.0, 100.0)
+    # seeds on different tasks cannot be paired: no per-task values
+    other = dict(rows[0], task_ids=(0, 2))
+    assert over_seeds(pd.DataFrame([other, rows[1]])).iloc[0].seed_values is None
+
+
 def test_sweep_seeds_multiply_the_grid():
     from agentprm_bench.search.sweep import SweepConfig, cells
 
