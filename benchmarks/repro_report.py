@@ -186,8 +186,11 @@ def report(results: Path) -> tuple[str, list[str]]:
              "`bash benchmarks/reproduce.sh`. Each cell: the mean over the seeds [95% CI from a two-level bootstrap, "
              "seeds then tasks]. Paired differences are on the same tasks and the same samples, pooled over the "
              "seeds (difference averaged over seeds and tasks, two-level bootstrap CI, sign-flip p of the "
-             "seed-averaged per-task differences; Holm within env x search x budget). Every table comes from the "
-             "records alone.", ""]
+             "seed-averaged per-task differences; Holm within env x search x budget). The interval and the p can "
+             "disagree near 0.05: the interval resamples the seeds too (it widens when a difference comes from one "
+             "seed), the sign-flip test holds the seeds fixed and is exact over the tasks (with 0/1 success only a "
+             "dozen tasks may differ, where a bootstrap interval runs narrow); a finding is called significant by "
+             "its p alone. Every table comes from the records alone.", ""]
     all_findings = []
     for env in sorted(df.env.unique()):
         own, own_frame = df[df.env == env], frame[frame.env == env]
