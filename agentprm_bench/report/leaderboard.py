@@ -78,7 +78,7 @@ def over_seeds(df: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for _, g in df.groupby(keys, sort=False):
         last = g.sort_values("timestamp", kind="stable").groupby("seed").tail(1).sort_values("seed", kind="stable")
-        row = g.iloc[-1].copy()
+        row = last.iloc[-1].copy()  # a superseded record of a seed lends nothing
         row["seeds"], row["seed_ids"] = len(last), tuple(int(s) for s in last.seed)
         per_task = "task_values" in last and "task_ids" in last and last.task_ids.nunique() == 1
         row["seed_values"] = tuple(tuple(v) for v in last.task_values) if per_task else None

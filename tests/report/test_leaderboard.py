@@ -121,6 +121,9 @@ def test_over_seeds_counts_the_latest_record_of_each_seed_and_averages_every_cos
     row = over_seeds(pd.DataFrame(rows)).iloc[0]
     assert (row.seeds, row.seed_ids, row.seed_values) == (2, (0, 1), ((1.0, 0.0), (1.0, 1.0)))
     assert (row.value, row.rm_train_tokens, row.label_tokens) == (0.75, 20.0, 100.0)
+    # one seed with a superseded record: the latest record's own value and interval
+    one = over_seeds(pd.DataFrame([dict(rows[1], ci_low=0.1, ci_high=0.9), rows[2]])).iloc[0]
+    assert (one.seeds, one.value, one.ci_low, one.ci_high, one.rm_train_tokens) == (1, 0.5, 0.1, 0.9, 10)
     # seeds on different tasks cannot be paired: no per-task values
     other = dict(rows[0], task_ids=(0, 2))
     assert over_seeds(pd.DataFrame([other, rows[1]])).iloc[0].seed_values is None
