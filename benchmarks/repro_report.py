@@ -8,7 +8,8 @@ RESULTS (default results/search) holds one results.jsonl per (env, seed), as wri
 every other method at every budget (pooled over the seeds where there are several: ``paired.md``'s
 rows with seed ``all``), the compute-efficiency rows of AgentPRM against the ORM, the PVM and plain
 sampling, what the runs cost, and findings: generated sentences, each comparison with its paired
-p-value and Holm-adjusted p-value. ``--readme`` also replaces the block between the markers
+p-value and Holm-adjusted p-value (an env measured on fewer than three seeds names its seeds in each
+of its sentences). ``--readme`` also replaces the block between the markers
 ``<!-- repro-findings:begin -->`` and ``<!-- repro-findings:end -->`` of that file with the findings,
 so results/README.md quotes exactly what the data say.
 """
@@ -36,6 +37,7 @@ QUESTIONS = [("orm", "process vs outcome reward"), ("pvm", "AgentPRM's targets v
              ("inverse-prm", "learned from outcomes vs from demonstrations"), ("none", "search vs plain sampling")]
 BEGIN, END = "<!-- repro-findings:begin -->", "<!-- repro-findings:end -->"
 ALPHA = 0.05
+MIN_SEEDS = 3  # issue 15: a finding rests on at least three seeds (pool and reward-model training seed)
 
 
 def fmt_p(p: float) -> str:
@@ -103,7 +105,8 @@ def agentprm_table(pairs: pd.DataFrame, search: str, budgets: dict[int, str]) ->
 
 
 def findings(env: str, df: pd.DataFrame, pairs: pd.DataFrame, eff: pd.DataFrame) -> list[str]:
-    """Sentences on one env, each comparison naming its paired test."""
+    """Sentences on one env, each comparison naming its paired test. ``env`` as it appears in them (with
+    ``env_label``'s seed note where there are fewer than ``MIN_SEEDS``)."""
     out = []
     bon = df[df.search == "bon"]
     if not bon.empty:
@@ -111,7 +114,7 @@ def findings(env: str, df: pd.DataFrame, pairs: pd.DataFrame, eff: pd.DataFrame)
         top, mid = budgets[-1], budgets[len(budgets) // 2]
         seeds = int(pairs.seeds.max()) if not pairs.empty else 1
         for b, question in QUESTIONS:
-            tests = [(n, oriented(pairs, "agentprm", b, "bon", n)) for n in (mid, top)]
+            tests = [(n, oriented(pairs, "agentprm", b, "bon", n)) for n in dict.fromkeys((mid, top))]
             tests = [(n, t) for n, t in tests if t is not None]
             if tests:
                 out.append(f"{env}, {question}: AgentPRM − {NAMES[b]} at "
@@ -125,7 +128,7 @@ def findings(env: str, df: pd.DataFrame, pairs: pd.DataFrame, eff: pd.DataFrame)
                 t = oriented(pairs, best.method, "agentprm", "bon", top)
                 line += f"; {NAMES[best.method]} − AgentPRM {describe(t)}" if t else ""
             out.append(line + ".")
-    for row in eff[(eff.env == env) & (eff.method == "agentprm")].itertuples():
+    for row in eff[eff.method == "agentprm"].itertuples():
         search = "Best-of-N" if row.search == "bon" else "beam search"
         base = NAMES.get(row.baseline, row.baseline)
         if math.isnan(row.method_budget):
@@ -147,8 +150,9 @@ def findings(env: str, df: pd.DataFrame, pairs: pd.DataFrame, eff: pd.DataFrame)
         else:
             where = "" if row.baseline == "none" else f" at budget {row.baseline_budget}"
             out.append(f"{env}, {search}: AgentPRM reaches {base}'s best ({row.baseline_best:.3f}{where}) at budget "
-                       f"{int(row.method_budget)}: budget ratio {row.budget_ratio:.2f}, "
-                       f"search-token ratio {row.token_ratio:.2f}, total-token ratio {row.all_token_ratio:.2f}; "
+                       f"{int(row.method_budget)}; {base}'s cost over AgentPRM's there (below 1: AgentPRM spent more): "
+                       f"budget {row.budget_ratio:.2f}, search tokens {row.token_ratio:.2f}, "
+                       f"total tokens {row.all_token_ratio:.2f}; "
                        f"AgentPRM − {base} there {signed(row.paired_diff)} [{row.paired_ci_low:+.3f}, "
                        f"{row.paired_ci_high:+.3f}], {fmt_p(row.paired_p)}.")
     beam = df[df.search == "beam"]
@@ -159,6 +163,14 @@ def findings(env: str, df: pd.DataFrame, pairs: pd.DataFrame, eff: pd.DataFrame)
             if t is not None:
                 out.append(f"{env}, beam @{shape.width}x{shape.expand}: AgentPRM − {NAMES[b]} {describe(t)}.")
     return out
+
+
+def env_label(env: str, seeds: list) -> str:
+    """The env's name in its findings; one that rests on fewer than MIN_SEEDS seeds says which it has,
+    in every sentence, so no line of the README block reads as a result of the full reproduction."""
+    if len(seeds) >= MIN_SEEDS:
+        return env
+    return f"{env} ({'seed' if len(seeds) == 1 else 'seeds'} {', '.join(map(str, seeds))} only)"
 
 
 def cost_table(df: pd.DataFrame) -> str:
@@ -209,7 +221,7 @@ def report(results: Path) -> tuple[str, list[str]]:
             lines += [f"### {title}", "", table, "AgentPRM against each other method, paired "
                       "(diff [95% CI] sign-flip p):", "", agentprm_table(env_pairs, search, budgets)]
         lines += ["### What the largest budget of each method cost (mean over seeds)", "", cost_table(own)]
-        said = findings(env, own, env_pairs, eff)
+        said = findings(env_label(env, seeds), own, env_pairs, eff[eff.env == env])
         lines += ["### Findings", ""] + [f"- {s}" for s in said] + [""]
         all_findings += said
     return "\n".join(lines), all_findings

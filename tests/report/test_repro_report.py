@@ -60,12 +60,36 @@ def test_findings_quote_the_pooled_paired_test(script, results):
     assert t.diff == pytest.approx(0.4375) and t.p_value == pytest.approx(2 / 32)
     line = next(s for s in said if "process vs outcome reward" in s)
     assert f"at BoN@4 +0.438 [{t.ci_low:+.3f}, {t.ci_high:+.3f}], p = 0.062" in line
+    assert line.count("BoN@4") == 1  # two budgets only: the middle one is the top one, said once
+    # the efficiency sentence says which way its ratios read
+    assert any("AgentPRM reaches ORM's best (0.312 at budget 4) at budget 4; ORM's cost over AgentPRM's there "
+               "(below 1: AgentPRM spent more): budget 1.00," in s for s in said), said
     assert "## TextCraft-v1" in text and "Seeds 0, 1; 8 test tasks" in text
     assert "| AgentPRM | 0.125 [" in text and "| 0.750 [" in text and "| ORM | 0.125 [" in text  # means over the seeds
     # every finding that names two methods carries a p-value
     for s in said:
         if sum(name in s for name in METHOD_NAMES) >= 2:
             assert re.search(r"p [=<] ", s), s
+
+
+def test_findings_of_an_env_with_fewer_than_three_seeds_name_their_seeds(script, results):
+    _, said = script.report(results)
+    assert said and all(s.startswith("TextCraft-v1 (seeds 0, 1 only), ") for s in said), said
+    one = results / "textcraft" / "seed1"
+    for f in one.iterdir():
+        f.unlink()
+    one.rmdir()
+    _, said = script.report(results)
+    assert said and all(s.startswith("TextCraft-v1 (seed 0 only), ") for s in said), said
+    third = results / "textcraft" / "seed2"
+    third.mkdir()
+    recs = [record(m, 2, b, v) for m, by_budget in VALUES[0].items() for b, v in by_budget.items()]
+    (third / "results.jsonl").write_text("".join(json.dumps(r.to_json()) + "\n" for r in recs))
+    (results / "textcraft" / "seed1").mkdir()
+    recs = [record(m, 1, b, v) for m, by_budget in VALUES[1].items() for b, v in by_budget.items()]
+    (results / "textcraft" / "seed1" / "results.jsonl").write_text("".join(json.dumps(r.to_json()) + "\n" for r in recs))
+    _, said = script.report(results)
+    assert said and all(s.startswith("TextCraft-v1, ") for s in said), said
 
 
 def test_readme_block_is_replaced_and_markers_are_required(script, results, tmp_path):
