@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -42,14 +43,19 @@ def record(method: str, seed: int, budget: int, values: list[int], search: str =
                         git_commit="abc1234", packages={}, machine={"cpu": "test cpu"})
 
 
+def write_seed(root: Path, seed: int, by_method: dict, plain: bool = True) -> None:
+    """root/textcraft/seedK/results.jsonl with the records of ``by_method`` (and plain sampling's)."""
+    d = root / "textcraft" / f"seed{seed}"
+    d.mkdir(parents=True)
+    recs = [record(m, seed, b, v) for m, by_budget in by_method.items() for b, v in by_budget.items()]
+    recs += [record("none", seed, b, [0, 0, 0, 0, 1, 0, 0, 0], search="sample") for b in (1, 4)] if plain else []
+    (d / "results.jsonl").write_text("".join(json.dumps(r.to_json()) + "\n" for r in recs))
+
+
 @pytest.fixture()
 def results(tmp_path: Path) -> Path:
     for seed, by_method in VALUES.items():
-        d = tmp_path / "textcraft" / f"seed{seed}"
-        d.mkdir(parents=True)
-        recs = [record(m, seed, b, v) for m, by_budget in by_method.items() for b, v in by_budget.items()]
-        recs += [record("none", seed, b, [0, 0, 0, 0, 1, 0, 0, 0], search="sample") for b in (1, 4)]
-        (d / "results.jsonl").write_text("".join(json.dumps(r.to_json()) + "\n" for r in recs))
+        write_seed(tmp_path, seed, by_method)
     return tmp_path
 
 
@@ -75,19 +81,11 @@ def test_findings_quote_the_pooled_paired_test(script, results):
 def test_findings_of_an_env_with_fewer_than_three_seeds_name_their_seeds(script, results):
     _, said = script.report(results)
     assert said and all(s.startswith("TextCraft-v1 (seeds 0, 1 only), ") for s in said), said
-    one = results / "textcraft" / "seed1"
-    for f in one.iterdir():
-        f.unlink()
-    one.rmdir()
+    shutil.rmtree(results / "textcraft" / "seed1")
     _, said = script.report(results)
     assert said and all(s.startswith("TextCraft-v1 (seed 0 only), ") for s in said), said
-    third = results / "textcraft" / "seed2"
-    third.mkdir()
-    recs = [record(m, 2, b, v) for m, by_budget in VALUES[0].items() for b, v in by_budget.items()]
-    (third / "results.jsonl").write_text("".join(json.dumps(r.to_json()) + "\n" for r in recs))
-    (results / "textcraft" / "seed1").mkdir()
-    recs = [record(m, 1, b, v) for m, by_budget in VALUES[1].items() for b, v in by_budget.items()]
-    (results / "textcraft" / "seed1" / "results.jsonl").write_text("".join(json.dumps(r.to_json()) + "\n" for r in recs))
+    write_seed(results, 1, VALUES[1], plain=False)
+    write_seed(results, 2, VALUES[0], plain=False)
     _, said = script.report(results)
     assert said and all(s.startswith("TextCraft-v1, ") for s in said), said
 
