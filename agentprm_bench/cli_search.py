@@ -140,7 +140,7 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_build_defaults(args: argparse.Namespace, out: TextIO) -> int:
     """Build (or find, when cached) the embedded default policy and reward models; say where, and how long."""
-    from agentprm_bench.defaults import ensure_default_policy, ensure_default_reward_model
+    from agentprm_bench.defaults import ensure_default_policy, ensure_default_reward_model, install_default_policy
     from agentprm_bench.envs import resolve_env
     from agentprm_bench.search.methods import METHODS
 
@@ -154,6 +154,8 @@ def cmd_build_defaults(args: argparse.Namespace, out: TextIO) -> int:
     for entry in envs:
         name = entry.env_id.split("/")[-1]
         start = time.perf_counter()
+        if args.policy_from and (Path(args.policy_from) / entry.short_name).is_dir():
+            install_default_policy(entry.env_id, Path(args.policy_from) / entry.short_name)
         path = ensure_default_policy(entry.env_id, progress=not args.no_progress)
         out.write(f"{name:14s} {'policy':16s} {time.perf_counter() - start:8.1f}  {path}\n")
         for method in methods:
@@ -285,6 +287,9 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("build-defaults", help="build the embedded default policy and reward models (cached; resumable)")
     p.add_argument("--envs", default=None, help="comma-separated (default textcraft,babyai,webshop)")
     p.add_argument("--methods", default=None, help="comma-separated reward-model methods (default agentprm)")
+    p.add_argument("--policy-from", default=None, metavar="DIR",
+                   help="use DIR/ENV (where it exists; e.g. results/search/policies) as ENV's default policy "
+                        "instead of training one: copied into the cache, an error if the cache holds another")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_build_defaults)
 

@@ -114,23 +114,66 @@ def minutes(seconds: float) -> str:
 
 def ensure_default_policy(env: str, progress: bool = True) -> Path:
     """The env's default policy directory, trained now if it is not there yet."""
-    from agentprm_bench.agents.bc import POLICY_META, TrainPolicyConfig, current_fields, default_config, train_policy
+    from agentprm_bench.agents.bc import POLICY_META, default_config, train_policy
 
     entry = resolve_env(env)
     path = default_policy_dir(entry.short_name)
-    cfg = default_config(entry.env_id)
     if (path / POLICY_META).is_file():
-        # fields added since a policy was trained count with their defaults (the old behaviour)
-        saved = current_fields(_stored(path / POLICY_META).get("config", {}))
-        stored = {**asdict(TrainPolicyConfig(env=cfg.env)), **saved}
-        if stored == asdict(cfg):
+        if _trained_as_default(path, entry.env_id):
             return path
         old = _set_aside(path)
         log.warning("the cached default %s policy was trained with another config (an older agentprm-bench); "
                     "rebuilding it, the old one is kept in %s", entry.env_id, old)
     log.info("building the default %s policy in %s (behaviour cloning)", entry.env_id, path)
     with timed(f"train the default {entry.short_name} policy"):
-        train_policy(cfg, path, progress=progress)
+        train_policy(default_config(entry.env_id), path, progress=progress)
+    return path
+
+
+def _trained_as_default(policy_dir: Path, env_id: str) -> bool:
+    """Whether the policy in ``policy_dir`` was trained with today's default config for ``env_id``."""
+    from agentprm_bench.agents.bc import POLICY_META, TrainPolicyConfig, current_fields, default_config
+
+    cfg = default_config(env_id)
+    # fields added since a policy was trained count with their defaults (the old behaviour)
+    saved = current_fields(_stored(policy_dir / POLICY_META).get("config", {}))
+    return {**asdict(TrainPolicyConfig(env=cfg.env)), **saved} == asdict(cfg)
+
+
+def install_default_policy(env: str, source: str | Path) -> Path:
+    """Make the policy in ``source`` (a directory ``train-policy`` wrote) the env's default policy:
+    copied into the cache when none is there, nothing to do when the cached one has the same
+    weights. It pins the policy a reproduction's records were sampled from: a build on another CPU
+    trains other bits (README, "Bit-identical on one machine, not across CPUs")."""
+    import shutil
+
+    from agentprm_bench.agents.bc import POLICY_META
+    from agentprm_bench.errors import UserError
+    from agentprm_bench.locks import LOCK_NAME, exclusive
+    from agentprm_bench.schema import file_digest
+
+    entry, src = resolve_env(env), Path(source).expanduser()
+    if not (src / POLICY_META).is_file() or not (src / "model.safetensors").is_file():
+        raise UserError(f"{src} holds no policy ({POLICY_META} and model.safetensors); "
+                        "pass a directory that `agentprm-bench train-policy` wrote")
+    if not _trained_as_default(src, entry.env_id):
+        raise UserError(f"the policy in {src} was not trained with today's default {entry.env_id} config; "
+                        "it cannot serve as the default (check out the commit its records name)")
+    path = default_policy_dir(entry.short_name)
+    with exclusive(path):  # a build of the default policy writes here under the same lock
+        if (path / POLICY_META).is_file() and (path / "model.safetensors").is_file():
+            have, want = file_digest(path / "model.safetensors"), file_digest(src / "model.safetensors")
+            if have == want:
+                return path
+            raise UserError(f"the cached default {entry.short_name} policy in {path} has other weights "
+                            f"(sha256 {have[:8]}, {src} has {want[:8]}); move {path} aside, or set "
+                            "AGENTPRM_BENCH_HOME to another directory")
+        # the metadata last: a copy cut short is not taken for a finished policy
+        for f in sorted(src.iterdir(), key=lambda f: f.name == POLICY_META):
+            if f.is_file() and f.name != LOCK_NAME:
+                shutil.copyfile(f, path / (f.name + ".part"))
+                (path / (f.name + ".part")).replace(path / f.name)
+    log.info("installed %s as the default %s policy in %s", src, entry.env_id, path)
     return path
 
 

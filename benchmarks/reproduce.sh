@@ -18,6 +18,10 @@
 #           variable, default agentprm,orm,pvm).
 #   report: leaderboard (with paired.md/.csv, pooled over seeds) in OUT/leaderboard, scaling
 #           figures and the efficiency table in OUT/figures.
+# The policies the committed records were sampled from are in results/search/policies/ENV where
+# kept (POLICIES=DIR for another place): each is installed as ENV's default policy before the
+# sweeps (`build-defaults --policy-from`), since a build on another CPU trains other bits; the script
+# stops with the fix if the cache already holds another default. Without one, the default is built.
 # Every sweep is resumable: a killed run re-run with the same arguments skips the cells it wrote.
 # Two cores: run two invocations at once on different (env, seed) with OMP_NUM_THREADS=1, e.g.
 #   OMP_NUM_THREADS=1 bash benchmarks/reproduce.sh runs/repro-v1 textcraft 0 bon &
@@ -26,7 +30,7 @@
 # (env, seed) directory under OUT).
 set -euo pipefail
 out=${1:-runs/repro-v1} envs=${2:-textcraft,babyai,webshop} seeds=${3:-0,1,2} parts=${4:-bon,beam,report}
-beam_methods=${BEAM_METHODS:-agentprm,orm,pvm}
+beam_methods=${BEAM_METHODS:-agentprm,orm,pvm} policies=${POLICIES:-results/search/policies}
 cli=(python3 -m agentprm_bench.cli)
 tasks_for() { case $1 in textcraft) echo 200 ;; babyai) echo 90 ;; webshop) echo 200 ;;
                 *) echo "reproduce.sh: unknown env $1 (textcraft, babyai, webshop)" >&2; exit 2 ;; esac; }
@@ -34,6 +38,9 @@ has() { [[ ",$1," == *",$2,"* ]]; }
 
 for env in ${envs//,/ }; do
   tasks=${TASKS:-$(tasks_for "$env")}  # TASKS=N: the first N only (a smoke test)
+  if [[ -d $policies/$env ]]; then
+    "${cli[@]}" build-defaults --envs "$env" --policy-from "$policies" --no-progress > /dev/null
+  fi
   for seed in ${seeds//,/ }; do
     dir=$out/$env/seed$seed
     if has "$parts" bon; then

@@ -130,3 +130,48 @@ def test_run_prints_the_estimate_before_building(fake_training, monkeypatch):
     out = io.StringIO()
     _phase_times(out)
     assert out.getvalue().strip() == "phase times: train the default textcraft policy 10.0 min; 10.0 min in all"
+
+
+def _policy_dir(path: Path, weights: bytes, cfg: bc.TrainPolicyConfig) -> Path:
+    path.mkdir(parents=True)
+    (path / "model.safetensors").write_bytes(weights)
+    (path / "tokenizer.json").write_text("{}")
+    (path / bc.POLICY_META).write_text(json.dumps({"config": asdict(cfg)}))
+    return path
+
+
+def test_a_committed_policy_is_installed_as_the_default_and_never_replaced(fake_training, tmp_path):
+    from agentprm_bench.errors import UserError
+
+    src = _policy_dir(tmp_path / "committed" / "textcraft", b"committed weights", bc.default_config("textcraft"))
+    path = defaults.install_default_policy("textcraft", src)
+    assert (path / "model.safetensors").read_bytes() == b"committed weights"
+    assert (path / "tokenizer.json").is_file() and not list(path.glob("*.part"))
+    assert defaults.ensure_default_policy("textcraft", progress=False) == path and fake_training == []  # not retrained
+    assert defaults.install_default_policy("textcraft", src) == path  # the same weights again: nothing to do
+    other = _policy_dir(tmp_path / "other" / "textcraft", b"other weights", bc.default_config("textcraft"))
+    with pytest.raises(UserError, match="has other weights.*move .* aside"):
+        defaults.install_default_policy("textcraft", other)
+    assert (path / "model.safetensors").read_bytes() == b"committed weights"  # the cache is left as it was
+
+
+def test_a_policy_that_is_not_todays_default_is_refused(fake_training, tmp_path):
+    from agentprm_bench.errors import UserError
+
+    old = _policy_dir(tmp_path / "old", b"w", bc.default_config("textcraft", epochs=99))
+    with pytest.raises(UserError, match="not trained with today's default"):
+        defaults.install_default_policy("textcraft", old)
+    with pytest.raises(UserError, match="holds no policy"):
+        defaults.install_default_policy("textcraft", tmp_path / "missing")
+    assert not (defaults.default_policy_dir("textcraft") / "model.safetensors").exists()
+
+
+def test_build_defaults_policy_from_stops_with_the_fix_when_the_cache_holds_another(fake_training, tmp_path, capsys):
+    from agentprm_bench.cli import main
+
+    built = defaults.ensure_default_policy("textcraft", progress=False)  # the cache's own build
+    _policy_dir(tmp_path / "kept" / "textcraft", b"kept weights", bc.default_config("textcraft"))
+    code = main(["build-defaults", "--envs", "textcraft", "--policy-from", str(tmp_path / "kept"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "has other weights" in err and "AGENTPRM_BENCH_HOME" in err
+    assert (built / "model.safetensors").read_bytes() == b"w" and len(fake_training) == 1  # nothing rebuilt or lost

@@ -96,6 +96,16 @@ def trained_settings(model_dir: str | Path) -> dict[str, Any]:
     return dict(prompt)
 
 
+def weights_sha256(model_dir: str | Path | None) -> str | None:
+    """The weights digest ``train-policy`` (or ``improve``) stored beside a model, so records name
+    the exact policy they sampled; None for a model stored without one (nothing is hashed here)."""
+    meta = Path(model_dir).expanduser() / "agentprm_policy.json" if model_dir else None
+    if meta is None or not meta.is_file():
+        return None
+    digest = read_json(meta, "re-train the policy or delete that file").get("weights_sha256")
+    return digest if isinstance(digest, str) else None
+
+
 def choose(logits: torch.Tensor, allowed: Sequence[set[int] | None], temperature: float, top_p: float,
            generators: Sequence[torch.Generator]) -> list[int]:
     """One token per row at a choice point. logits: (B, V); ``allowed[b]`` restricts row b (None:
@@ -156,6 +166,7 @@ class HFPolicy(Policy):
                  prompt_cache: bool = True, fast_forward: bool = True):
         self.model_dir = str(model)
         self.model, self.tokenizer, self.device = load_local_model(model, device, dtype)
+        self.weights_sha256 = weights_sha256(model)
         trained = trained_settings(model)  # a model trained here keeps the prompt budget it learned with
         max_prompt_chars = max_prompt_chars or trained.get("max_prompt_chars", 24_000)
         max_obs_chars = max_obs_chars or trained.get("max_obs_chars", 8_000)
@@ -172,8 +183,9 @@ class HFPolicy(Policy):
         self._states: dict[int, PromptState] = {}  # id(history) -> its last prompt + reply and their KV
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "model": self.model_dir, "temperature": self.temperature, "top_p": self.top_p,
-                "max_new_tokens": self.max_new_tokens, "decoding": self.decoding}
+        return {"name": self.name, "model": self.model_dir, "weights_sha256": self.weights_sha256,
+                "temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens,
+                "decoding": self.decoding}
 
     def prompts(self, histories: Sequence[History]) -> list[str]:
         return [render_prompt(build_messages(h, self.max_prompt_chars, self.max_obs_chars, self.omitted_actions),

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from agentprm_bench.agents.base import ActionSample, History, Policy
-from agentprm_bench.agents.hf import reply_ids, trained_settings
+from agentprm_bench.agents.hf import reply_ids, trained_settings, weights_sha256
 from agentprm_bench.agents.prompt import ACTION_PREFIX, build_messages, parse_action, render_prompt
 from agentprm_bench.errors import UserError
 
@@ -65,6 +65,7 @@ class VLLMPolicy(Policy):
             self.tokenizer = load_tokenizer(local)
             self.max_prompt_tokens = max(16, _context(local) - self.max_new_tokens)
         trained = trained_settings(local) if local is not None and local.is_dir() else {}
+        self.weights_sha256 = weights_sha256(local) if local is not None and local.is_dir() else None
         self.max_prompt_chars = max_prompt_chars or trained.get("max_prompt_chars", 24_000)
         self.max_obs_chars = max_obs_chars or trained.get("max_obs_chars", 8_000)
         self.omitted_actions = int(trained.get("omitted_actions", 0))
@@ -77,7 +78,8 @@ class VLLMPolicy(Policy):
             self._engine = self._offline_engine(str(local), tensor_parallel_size, dtype, gpu_memory_utilization)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "model": self.served_model, "base_url": self.base_url,
+        return {"name": self.name, "model": self.served_model, "weights_sha256": self.weights_sha256,
+                "base_url": self.base_url,
                 "temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens,
                 "decoding": self.decoding, "engine": "server" if self.base_url else "offline"}
 

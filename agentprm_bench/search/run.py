@@ -158,7 +158,8 @@ def _reward_model(cfg: RunConfig, entry: EnvEntry, method: Method, progress: boo
                         f"{method.rm!r}; pass a matching --reward-model or another --method")
     beta = rm.meta.get("train_config", {}).get("beta")
     metrics = rm.meta.get("metrics") if isinstance(rm.meta.get("metrics"), dict) else {}
-    return rm, {"path": str(path), "kind": rm.meta.get("kind"), "label_method": rm.meta.get("label_method"),
+    return rm, {"path": str(path), "weights_sha256": rm.meta.get("weights_sha256"), "kind": rm.meta.get("kind"),
+                "label_method": rm.meta.get("label_method"),
                 "beta": beta, "default": default,
                 # what building the reward model cost: its labels (policy tokens sampled for them) and training
                 "label_compute": rm.meta.get("label_compute"), "train_tokens": metrics.get("train_tokens")}

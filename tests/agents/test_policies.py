@@ -116,5 +116,19 @@ def test_admissible_decoding_only_yields_admissible_actions(tiny_model_dir):
         for s in row:  # an untrained model, a tiny token limit: still whole admissible actions
             assert s.parsed and s.action in h.admissible_actions
     assert policy.describe()["decoding"] == "admissible"
+    assert policy.describe()["weights_sha256"] is None  # stored without train-policy's metadata: none to name
     with pytest.raises(UserError, match="decoding must be"):
         make_policy("hf", model=str(tiny_model_dir), decoding="beam")
+
+
+def test_records_name_the_weights_digest_train_policy_stored(tiny_model_dir, tmp_path):
+    import json
+    import shutil
+
+    from agentprm_bench.schema import file_digest
+
+    model = tmp_path / "policy"
+    shutil.copytree(tiny_model_dir, model)
+    digest = file_digest(model / "model.safetensors")
+    (model / "agentprm_policy.json").write_text(json.dumps({"weights_sha256": digest, "prompt": {}}))
+    assert make_policy("hf", model=str(model)).describe()["weights_sha256"] == digest

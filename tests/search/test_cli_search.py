@@ -13,6 +13,7 @@ import pytest
 
 from agentprm_bench.cli import main
 from agentprm_bench.prm.model import RewardModel
+from agentprm_bench.schema import file_digest
 from agentprm_bench.search.results import read_results
 
 
@@ -42,6 +43,7 @@ def test_run_prints_a_summary_and_appends_a_record(tmp_path, bench_home, untrain
     records = list(read_results(tmp_path / "r" / "results.jsonl"))
     assert [r.search for r in records] == ["bon", "beam"]
     assert records[0].reward_model["path"] == str(untrained_rm) and records[0].compute["rm_tokens"] > 0
+    assert records[0].reward_model["weights_sha256"] == file_digest(untrained_rm / "model.safetensors")
     assert records[0].git_commit and "torch" in records[0].packages and records[0].config["budget"] == 2
     assert records[0].machine["torch_cpu_capability"] and records[0].machine["arch"]
 
