@@ -107,7 +107,9 @@ def cost_line(config: CollectConfig, out: Path, jobs: int, walls: list[float]) -
     minutes = None
     if walls:  # each trajectory records its share of the batch's time: they add up to the elapsed time
         minutes = jobs * float(sum(walls) / len(walls)) / 60
-        text += f", about {minutes:.1f} min at the rate measured here ({len(walls):,} trajectories so far)"
+        text += f", about {minutes:.1f} min at the rate measured here ({len(walls):,} trajectories so far" + (
+            ")" if len(walls) >= config.batch_size else  # a cut batch leaves its shortest episodes: too few, too fast
+            ", fewer than a batch: the first to finish, so the estimate may be low)")
     else:
         text += "; the progress bar gives the rate after the first batch"
     return text, jobs >= LARGE_TRAJECTORIES or (minutes is not None and minutes >= LARGE_MINUTES)

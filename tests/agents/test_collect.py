@@ -116,7 +116,10 @@ def test_a_large_collection_says_what_it_will_cost_first(tmp_path, caplog, monke
     with caplog.at_level(logging.INFO, logger="agentprm_bench.agents.collect"):
         collect(cfg, tmp_path, progress=False)  # 4 trajectories: an info line
         collect(replace(cfg, samples=5), tmp_path, progress=False)  # 6 more: a warning with the measured rate
+        collect(replace(cfg, samples=6, batch_size=4), tmp_path, progress=False)  # 10 so far, batches of 4
     lines = [(r.levelno, r.getMessage()) for r in caplog.records if "to sample" in r.getMessage()]
     assert lines[0][0] == logging.INFO and "4 trajectories to sample" in lines[0][1] and "at most 80 env steps" in lines[0][1]
     assert lines[1][0] == logging.WARNING and "6 trajectories to sample" in lines[1][1]
-    assert "min at the rate measured here (4 trajectories so far)" in lines[1][1]
+    assert "min at the rate measured here (4 trajectories so far, fewer than a batch" in lines[1][1]
+    last = lines[-1][1]
+    assert "2 trajectories to sample" in last and last.endswith("at the rate measured here (10 trajectories so far)")
