@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-import os
 import signal
 import subprocess
 import sys
