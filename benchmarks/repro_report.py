@@ -173,6 +173,26 @@ def env_label(env: str, seeds: list) -> str:
     return f"{env} ({'seed' if len(seeds) == 1 else 'seeds'} {', '.join(map(str, seeds))} only)"
 
 
+def policy_line(records: list) -> str:
+    """Which policy weights an env's records were sampled from, per seed (``policy.weights_sha256``,
+    recorded since 2026-12-03), and a warning where the seeds differ: then they are not repetitions
+    of one experiment and the numbers pooled over them mean nothing."""
+    by_seed: dict[int, set[str]] = {}
+    for r in records:
+        digest = r.policy.get("weights_sha256")
+        by_seed.setdefault(r.seed, set()).add(f"`{digest[:8]}`" if digest else "not recorded")
+    named = {d for ds in by_seed.values() for d in ds}
+    if named == {"not recorded"}:
+        paths = sorted({str(r.policy.get("model")) for r in records})
+        return (f"Policy weights: not recorded in these records (written before 2026-12-03); loaded from "
+                f"{', '.join(paths)}.")
+    if len(named) == 1:
+        return f"Policy weights sha256 {named.pop()} in every record."
+    return ("**The seeds were sampled from different policies** (" + "; ".join(
+        f"seed {k}: {', '.join(sorted(v))}" for k, v in sorted(by_seed.items())) + "): they are not repetitions "
+        "of one experiment, and nothing pooled over them should be read.")
+
+
 def cost_table(df: pd.DataFrame) -> str:
     rows = []
     for (search, method), g in df.groupby(["search", "method"]):
@@ -209,7 +229,8 @@ def report(results: Path) -> tuple[str, list[str]]:
         seeds = sorted(own_frame.seed.unique())
         tasks = sorted(own_frame.tasks.unique())
         lines += [f"## {env}", "", f"Seeds {', '.join(map(str, seeds))}; {', '.join(map(str, tasks))} test tasks; "
-                  f"metric {own.metric.iloc[0]}.", ""]
+                  f"metric {own.metric.iloc[0]}. "
+                  + policy_line([r for r in records if r.env_id.split("/")[-1] == env]), ""]
         env_pairs = pick_pairs(pairs, env)
         for search, title in (("bon", "Best-of-N"), ("beam", "Beam search")):
             table = curve_table(own, search)

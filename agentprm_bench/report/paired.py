@@ -1,6 +1,7 @@
 """The paired table: every pair of methods measured on the same tasks and samples.
 
-Records are grouped by env, split, budget, policy, seed and the exact list of task ids; Best-of-N
+Records are grouped by env, split, budget, policy (``policy_key``: its weights digest and sampling
+settings where the digest is recorded), seed and the exact list of task ids; Best-of-N
 and plain sampling (``none``, search "sample") at the same budget share their sample pool, so they
 are paired too (beam search pairs only with beam search). For each pair, per-task values of the
 env's metric give the mean difference a - b, its paired bootstrap 95% CI and the sign-flip
@@ -45,6 +46,14 @@ def holm(p_values: list[float]) -> list[float]:
     return adjusted
 
 
+def policy_key(policy: dict) -> str:
+    """A policy's identity for pairing: where its weights digest is recorded, the digest and the
+    sampling settings (the directory it was loaded from does not matter); else all it describes."""
+    if policy.get("weights_sha256"):
+        policy = {k: v for k, v in policy.items() if k != "model"}
+    return json.dumps(policy, sort_keys=True)
+
+
 def paired_table(records: list[ResultRecord]) -> pd.DataFrame:
     """One row per pair of methods on the same env, split, search family, budget, policy, seed and
     tasks; then the pooled rows over seeds (module docstring)."""
@@ -52,7 +61,7 @@ def paired_table(records: list[ResultRecord]) -> pd.DataFrame:
     for r in records:
         family = "beam" if r.search == "beam" else "bon"
         shape = r.expand if family == "beam" else 1  # beam @4x4 and @8x2 (both 16) are different searches
-        key = (r.env_id.split("/")[-1], r.split, family, r.budget, shape, json.dumps(r.policy, sort_keys=True),
+        key = (r.env_id.split("/")[-1], r.split, family, r.budget, shape, policy_key(r.policy),
                r.seed, r.metric, tuple(t.task_id for t in r.tasks))
         groups.setdefault(key, []).append(r)
     rows = []

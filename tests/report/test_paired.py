@@ -9,9 +9,9 @@ from agentprm_bench.search.results import ResultRecord, TaskResult
 
 
 def record(method: str, successes: list[float], search: str = "bon", budget: int = 4, seed: int = 0,
-           expand: int = 1) -> ResultRecord:
+           expand: int = 1, policy: dict | None = None) -> ResultRecord:
     tasks = tuple(TaskResult(task_id=i, reward=s, success=s) for i, s in enumerate(successes))
-    return ResultRecord(method=method, reward_model=None, policy={"name": "hf"}, env_id="agentprm/TextCraft-v1",
+    return ResultRecord(method=method, reward_model=None, policy=policy or {"name": "hf"}, env_id="agentprm/TextCraft-v1",
                         env_version=1, split="test", search=search, budget=budget, width=budget // expand,
                         expand=expand,
                         aggregate="last", metric="success", value=sum(successes) / len(successes), ci_low=0.0,
@@ -75,3 +75,20 @@ def test_beam_shapes_of_one_budget_do_not_pair():
     assert paired_table(rs).empty
     rs[1] = record("orm", [0, 0], search="beam", budget=16, expand=4)
     assert len(paired_table(rs)) == 1
+
+
+def test_seeds_pool_by_the_policys_weights_not_its_directory():
+    """Seeds sampled from one policy loaded from two directories (two machines' caches) pool; seeds
+    sampled from two policies never do, nor do records naming no digest from different directories."""
+    def policy(path: str, digest: str | None) -> dict:
+        return {"name": "hf", "model": path, "temperature": 0.7, **({"weights_sha256": digest} if digest else {})}
+
+    def two_seeds(p0: dict, p1: dict) -> list[ResultRecord]:
+        return [record("agentprm", [1, 1, 0], policy=p0), record("orm", [0, 1, 0], policy=p0),
+                record("agentprm", [1, 0, 0], seed=1, policy=p1), record("orm", [0, 0, 0], seed=1, policy=p1)]
+
+    assert "all" in set(paired_table(two_seeds(policy("/a/babyai", "48"), policy("/b/babyai", "48"))).seed)
+    assert "all" not in set(paired_table(two_seeds(policy("/a/babyai", "c3"), policy("/a/babyai", "48"))).seed)
+    assert "all" not in set(paired_table(two_seeds(policy("/a/babyai", None), policy("/b/babyai", None))).seed)
+    mixed = [record("agentprm", [1, 1, 0], policy=policy("/a", "c3")), record("orm", [0, 1, 0], policy=policy("/a", "48"))]
+    assert paired_table(mixed).empty  # one seed, two policies: not the same samples

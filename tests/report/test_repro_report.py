@@ -113,3 +113,18 @@ def test_results_readme_names_a_paired_p_value_in_every_comparison():
         named = {n for n in METHOD_NAMES if n in s}
         if len(named) >= 2 and compare.search(s):
             assert re.search(r"\bp [=<≤] ?[01]?\.\d", s), f"no paired p-value in: {s.strip()[:200]}"
+
+
+def test_the_report_names_each_envs_policy_and_flags_seeds_of_different_policies(script):
+    from dataclasses import replace
+
+    def sampled_from(digest: str | None, seed: int) -> ResultRecord:
+        policy = {"name": "hf", "model": "/cache/policies/textcraft", **({"weights_sha256": digest} if digest else {})}
+        return replace(record("agentprm", seed, 1, [1, 0]), policy=policy)
+
+    assert script.policy_line([sampled_from(None, 0)]).startswith("Policy weights: not recorded")
+    assert script.policy_line([sampled_from("48094075ab", 0), sampled_from("48094075ab", 1)]) == \
+        "Policy weights sha256 `48094075` in every record."
+    mixed = script.policy_line([sampled_from("c3c63a23ff", 0), sampled_from("48094075ab", 1), sampled_from(None, 2)])
+    assert mixed.startswith("**The seeds were sampled from different policies**")
+    assert "seed 0: `c3c63a23`; seed 1: `48094075`; seed 2: not recorded" in mixed
