@@ -167,14 +167,14 @@ def cmd_build_defaults(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_leaderboard(args: argparse.Namespace, out: TextIO) -> int:
     """Results as a table (markdown on stdout; --out DIR also writes leaderboard.md and .csv)."""
-    from agentprm_bench.report.leaderboard import leaderboard, records_frame, to_markdown
+    from agentprm_bench.report.leaderboard import leaderboard, mixed_policies, records_frame, to_markdown
     from agentprm_bench.report.paired import paired_table
     from agentprm_bench.search.results import latest_results
 
     records = latest_results(args.results)
     df = records_frame(records)
     table = leaderboard(df)
-    text = to_markdown(table)
+    text = "".join(f"**Warning**: {line}\n\n" for line in mixed_policies(records)) + to_markdown(table)
     out.write(text)
     if args.out:
         d = Path(args.out)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from agentprm_bench.report.leaderboard import efficiency, over_seeds, records_frame, to_markdown
+from agentprm_bench.report.leaderboard import efficiency, over_seeds, policies_by_seed, records_frame, to_markdown
 from agentprm_bench.report.paired import paired_table
 from agentprm_bench.search.results import latest_results
 
@@ -174,23 +174,22 @@ def env_label(env: str, seeds: list) -> str:
 
 
 def policy_line(records: list) -> str:
-    """Which policy weights an env's records were sampled from, per seed (``policy.weights_sha256``,
-    recorded since 2026-12-03), and a warning where the seeds differ: then they are not repetitions
-    of one experiment and the numbers pooled over them mean nothing."""
-    by_seed: dict[int, set[str]] = {}
-    for r in records:
-        digest = r.policy.get("weights_sha256")
-        by_seed.setdefault(r.seed, set()).add(f"`{digest[:8]}`" if digest else "not recorded")
+    """Which policy weights an env's records were sampled from (``policies_by_seed``), and a warning
+    where the seeds differ: then they are not repetitions of one experiment."""
+    (env, by_seed), = policies_by_seed(records).items()
     named = {d for ds in by_seed.values() for d in ds}
-    if named == {"not recorded"}:
+    if named == {None}:
         paths = sorted({str(r.policy.get("model")) for r in records})
         return (f"Policy weights: not recorded in these records (written before 2026-12-03); loaded from "
                 f"{', '.join(paths)}.")
     if len(named) == 1:
-        return f"Policy weights sha256 {named.pop()} in every record."
-    return ("**The seeds were sampled from different policies** (" + "; ".join(
-        f"seed {k}: {', '.join(sorted(v))}" for k, v in sorted(by_seed.items())) + "): they are not repetitions "
-        "of one experiment, and nothing pooled over them should be read.")
+        return f"Policy weights sha256 `{named.pop()[:8]}` in every record."
+    seeds = "; ".join(f"seed {k}: {', '.join(sorted(f'`{d[:8]}`' if d else 'not recorded' for d in v))}"
+                      for k, v in sorted(by_seed.items()))
+    if len(named - {None}) == 1:
+        return f"**Not every record names its policy** ({seeds}): that the seeds share one cannot be checked."
+    return (f"**The seeds were sampled from different policies** ({seeds}): they are not repetitions of one "
+            "experiment, and nothing pooled over them should be read.")
 
 
 def cost_table(df: pd.DataFrame) -> str:

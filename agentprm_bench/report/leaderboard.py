@@ -36,6 +36,27 @@ AVERAGED_COLUMNS = COMPUTE_COLUMNS + ("label_tokens", "rm_train_tokens")  # over
 PRIVILEGED = frozenset({"oracle-select"})  # methods that see the true outcome: upper bounds, not methods
 
 
+def policies_by_seed(records: Iterable[ResultRecord]) -> dict[str, dict[int, set[str | None]]]:
+    """env -> seed -> the policy weights digests its records name (``policy.weights_sha256``,
+    recorded since 2026-12-03; None for a record without one)."""
+    out: dict[str, dict[int, set[str | None]]] = {}
+    for r in records:
+        out.setdefault(r.env_id.split("/")[-1], {}).setdefault(r.seed, set()).add(r.policy.get("weights_sha256"))
+    return out
+
+
+def mixed_policies(records: Iterable[ResultRecord]) -> list[str]:
+    """One line per env whose records name more than one policy digest: its seeds are not
+    repetitions of one experiment, so the means and tests pooled over them mean nothing."""
+    lines = []
+    for env, by_seed in sorted(policies_by_seed(records).items()):
+        if len({d for ds in by_seed.values() for d in ds if d}) > 1:
+            lines.append(f"{env}: records of different policies (" + "; ".join(
+                f"seed {k}: {', '.join(sorted(d[:8] if d else 'not recorded' for d in v))}"
+                for k, v in sorted(by_seed.items())) + "); pooled over seeds they mean nothing")
+    return lines
+
+
 def load(paths: Iterable[str | Path]) -> pd.DataFrame:
     """The latest record of every run under ``paths`` (``latest_results``) as one table row each."""
     return records_frame(latest_results(paths))

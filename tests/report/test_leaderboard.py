@@ -184,3 +184,34 @@ def test_scaling_figures_plot_one_point_per_budget_over_seeds(tmp_path, monkeypa
     assert [p.name for p in scaling_figures(df, tmp_path)] == ["scaling_E.png"]
     label, budgets, values = next(d for d in drawn if d[0] and d[0].startswith("agentprm"))
     assert label == "agentprm (2 seeds)" and budgets == [1, 2] and values == [0.375, 0.5]
+
+
+def test_an_env_whose_seeds_name_different_policies_is_flagged(tmp_path):
+    from io import StringIO
+
+    from agentprm_bench.cli import main
+    from agentprm_bench.report.leaderboard import mixed_policies
+    from agentprm_bench.jsonl import append_records
+    from agentprm_bench.search.results import ResultRecord, TaskResult
+
+    def rec(seed: int, digest: str | None, env: str = "agentprm/BabyAI-v1") -> ResultRecord:
+        policy = {"name": "hf", "model": "/m", **({"weights_sha256": digest} if digest else {})}
+        return ResultRecord(method="none", reward_model=None, policy=policy, env_id=env, env_version=1, split="test",
+                            search="sample", budget=1, width=1, expand=1, aggregate="last", metric="reward",
+                            value=0.5, ci_low=0.0, ci_high=1.0, success_rate=0.0, mean_reward=0.5,
+                            tasks=(TaskResult(task_id=0, reward=0.5, success=0.0),), compute={
+                                "policy_tokens_out": 1, "policy_tokens_in": 1, "rm_tokens": 0, "env_steps": 1,
+                                "wall_time_s": 1.0},
+                            config={"method": "none", "budget": 1, "seed": seed}, seed=seed, git_commit="x", packages={})
+
+    same = [rec(0, "48094075ab"), rec(1, "48094075ab"), rec(2, None)]  # one unrecorded: not a second policy
+    assert mixed_policies(same) == []
+    mixed = same + [rec(2, "c3c63a23ff"), rec(0, "aa", env="agentprm/TextCraft-v1")]
+    assert mixed_policies(mixed) == ["BabyAI-v1: records of different policies (seed 0: 48094075; seed 1: 48094075; "
+                                     "seed 2: c3c63a23, not recorded); pooled over seeds they mean nothing"]
+    for seed in (0, 1):
+        (tmp_path / f"s{seed}").mkdir()
+        append_records(tmp_path / f"s{seed}" / "results.jsonl", [rec(seed, ("c3c63a23ff", "48094075ab")[seed]).to_json()])
+    out = StringIO()
+    assert main(["leaderboard", str(tmp_path), "--out", str(tmp_path / "lb")], out=out) == 0
+    assert (tmp_path / "lb" / "leaderboard.md").read_text().startswith("**Warning**: BabyAI-v1: records of different")

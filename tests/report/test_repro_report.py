@@ -128,3 +128,5 @@ def test_the_report_names_each_envs_policy_and_flags_seeds_of_different_policies
     mixed = script.policy_line([sampled_from("c3c63a23ff", 0), sampled_from("48094075ab", 1), sampled_from(None, 2)])
     assert mixed.startswith("**The seeds were sampled from different policies**")
     assert "seed 0: `c3c63a23`; seed 1: `48094075`; seed 2: not recorded" in mixed
+    unknown = script.policy_line([sampled_from(None, 0), sampled_from("48094075ab", 1)])
+    assert unknown.startswith("**Not every record names its policy** (seed 0: not recorded; seed 1: `48094075`)")
