@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from agentprm_bench.report.leaderboard import efficiency, over_seeds, policies_by_seed, records_frame, to_markdown
+from agentprm_bench.report.leaderboard import (efficiency, over_seeds, policies_by_seed, records_frame, seeds_text,
+                                               to_markdown)
 from agentprm_bench.report.paired import paired_table
 from agentprm_bench.search.results import latest_results
 
@@ -184,8 +185,7 @@ def policy_line(records: list) -> str:
                 f"{', '.join(paths)}.")
     if len(named) == 1:
         return f"Policy weights sha256 `{named.pop()[:8]}` in every record."
-    seeds = "; ".join(f"seed {k}: {', '.join(sorted(f'`{d[:8]}`' if d else 'not recorded' for d in v))}"
-                      for k, v in sorted(by_seed.items()))
+    seeds = seeds_text(by_seed, quote="`")
     if len(named - {None}) == 1:
         return f"**Not every record names its policy** ({seeds}): that the seeds share one cannot be checked."
     return (f"**The seeds were sampled from different policies** ({seeds}): they are not repetitions of one "

@@ -45,15 +45,20 @@ def policies_by_seed(records: Iterable[ResultRecord]) -> dict[str, dict[int, set
     return out
 
 
+def seeds_text(by_seed: dict[int, set[str | None]], quote: str = "") -> str:
+    """One env's ``policies_by_seed`` as text: ``seed 0: 48094075; seed 1: not recorded``."""
+    return "; ".join(f"seed {k}: {', '.join(sorted(f'{quote}{d[:8]}{quote}' if d else 'not recorded' for d in v))}"
+                     for k, v in sorted(by_seed.items()))
+
+
 def mixed_policies(records: Iterable[ResultRecord]) -> list[str]:
     """One line per env whose records name more than one policy digest: its seeds are not
     repetitions of one experiment, so the means and tests pooled over them mean nothing."""
     lines = []
     for env, by_seed in sorted(policies_by_seed(records).items()):
         if len({d for ds in by_seed.values() for d in ds if d}) > 1:
-            lines.append(f"{env}: records of different policies (" + "; ".join(
-                f"seed {k}: {', '.join(sorted(d[:8] if d else 'not recorded' for d in v))}"
-                for k, v in sorted(by_seed.items())) + "); pooled over seeds they mean nothing")
+            lines.append(f"{env}: records of different policies ({seeds_text(by_seed)}); "
+                         "pooled over seeds they mean nothing")
     return lines
 
 
