@@ -2,6 +2,7 @@
 
     python benchmarks/search_speed.py [--tasks 10] [--envs textcraft,babyai] [--rm DIR] [--threads 1]
     python benchmarks/search_speed.py --together [...]
+    python benchmarks/search_speed.py --policy-cache [--policies results/search/policies] [--shape 4x4] [...]
 
 For each env, beam search @4x4 on the first test tasks with the noisy-oracle policy (p 0.5) and
 one reward model: re-encoding every live path at every depth (``score_expansions``, the old way)
@@ -15,6 +16,13 @@ than a reward model's ``max_len`` is scored in windows, uncached, either way).
 ``--together``: instead, cached beam search one task at a time against all the tasks searched
 together (``beam_search_many``: one policy call and one reward-model call per depth for all of
 them), alternating which runs first per round; the LAST line is the wall-time ratio.
+
+``--policy-cache``: instead, beam search with each env's kept default policy (``--policies DIR``,
+``DIR/ENV``; admissible decoding, temperature 0.7) reading every prompt whole against keeping each
+path's prompt KV cache (``act_cached``), all tasks searched together, alternating which runs first
+per round. The reward model is the policy's backbone with a seeded random head (the default reward
+models' size) unless ``--rm``. Prints prompt tokens computed, generated tokens, median wall times
+and whether the two chose the same answers; the LAST line is the wall-time ratio over all envs.
 """
 
 from __future__ import annotations
@@ -57,8 +65,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--together", action="store_true")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--policy-cache", action="store_true")
+    ap.add_argument("--policies", default="results/search/policies")
+    ap.add_argument("--shape", default="4x4", help="beam width x expansions for --policy-cache")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.policy_cache:
+        return policy_cache(args)
     rm = RewardModel.load(args.rm) if args.rm else small_rm()
     policy = make_policy("noisy-oracle", p=0.5)
     if args.together:
@@ -112,6 +125,46 @@ def together(args: argparse.Namespace, rm: RewardModel, policy: object) -> None:
         print(f"| {entry.env_id} | {len(tasks)} | {one:.1f} | {all_:.1f} | {one / all_:.2f} | {tokens:,} | "
               f"{same}/{len(tasks)} |")
     print(f"beam @4x4 wall-time ratio (one task at a time / together), median of {args.rounds}: {sum_one / sum_all:.2f}")
+
+
+def policy_cache(args: argparse.Namespace) -> None:
+    width, expand = map(int, args.shape.split("x"))
+    print("| env | tasks | shape | prompt tokens whole | prompt tokens cached | ratio | generated (both) | "
+          "wall s whole | wall s cached | ratio | same answers |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    sum_whole = sum_cached = 0.0
+    for name in args.envs.split(","):
+        entry = resolve_env(name)
+        model = f"{args.policies}/{name}"
+        tasks = list(entry.load_class().splits()["test"][: args.tasks])
+        if args.rm:
+            rm = RewardModel.load(args.rm)
+        else:
+            torch.manual_seed(0)
+            rm = RewardModel.from_backbone(model, {"kind": "agentprm", "max_obs_chars": 1200, "max_len": 2048},
+                                           device="cpu")
+            torch.nn.init.normal_(rm.model.head.weight, std=0.5)
+        walls: dict[bool, list[float]] = {True: [], False: []}
+        runs = {}
+        for r in range(args.rounds):
+            for cache in ((False, True) if r % 2 == 0 else (True, False)):
+                policy = make_policy("hf", model=model, temperature=0.7, prompt_cache=cache)
+                t0 = time.perf_counter()
+                runs[cache] = beam_search_many(entry.env_id, tasks, policy, rm, width, expand, seed=0,
+                                               env_kwargs={"split": "test"})
+                walls[cache].append(time.perf_counter() - t0)
+        (best_w, _), c_w = runs[False]
+        (best_c, _), c_c = runs[True]
+        same = sum([s.action for s in a.steps] == [s.action for s in b.steps] for a, b in zip(best_w, best_c))
+        whole, cached = float(np.median(walls[False])), float(np.median(walls[True]))
+        sum_whole, sum_cached = sum_whole + whole, sum_cached + cached
+        generated = f"{c_w.policy_tokens_out:,}" + ("" if c_w.policy_tokens_out == c_c.policy_tokens_out
+                                                    else f" / {c_c.policy_tokens_out:,}")
+        print(f"| {entry.env_id} | {len(tasks)} | @{width}x{expand} | {c_w.policy_tokens_in:,} | "
+              f"{c_c.policy_tokens_in:,} | {c_w.policy_tokens_in / max(1, c_c.policy_tokens_in):.2f} | {generated} | "
+              f"{whole:.1f} | {cached:.1f} | {whole / cached:.2f} | {same}/{len(tasks)} |")
+    print(f"beam @{width}x{expand} wall-time ratio (prompts read whole / per-path policy cache), median of "
+          f"{args.rounds}: {sum_whole / sum_cached:.2f}")
 
 
 if __name__ == "__main__":

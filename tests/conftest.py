@@ -29,6 +29,20 @@ def tiny_model_dir(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="session")
+def long_model_dir(tiny_model_dir, tmp_path_factory):
+    """The tiny model with a 4,096-token window, so prompts are not cut from the left."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    model.config.max_position_embeddings = 4096
+    path = tmp_path_factory.mktemp("long_model")
+    model.save_pretrained(path)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (path / name).write_bytes((tiny_model_dir / name).read_bytes())
+    return path
+
+
 class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):  # keep test output clean
         pass

@@ -192,6 +192,30 @@ class HFPolicy(Policy):
                               self.tokenizer) for h in histories]
 
     def act(self, histories: Sequence[History], k: int, seeds: Sequence[int]) -> list[list[ActionSample]]:
+        # a history seen in the previous call extends its cached prompt (rollouts: the chat only grows)
+        states = [self._states.get(id(h)) for h in histories] if self.prompt_cache else None
+        keep = self.prompt_cache and k == 1
+        out, kept = self._sample(histories, k, seeds, states, keep)
+        # only the histories of this call: finished episodes release their KV
+        self._states = {id(h): row[0] for h, row in zip(histories, kept)} if kept is not None else {}
+        return out
+
+    def act_cached(self, histories: Sequence[History], k: int, seeds: Sequence[int],
+                   states: Sequence[PromptState | None]
+                   ) -> tuple[list[list[ActionSample]], list[list[PromptState]] | None]:
+        """``act`` for search, where the caller keeps each path's cache: ``states[i]`` is what an
+        earlier call returned with the sample that led to history i (None: read its prompt whole).
+        -> (samples, states): ``states[i][j]`` holds history i's prompt and reply j with their KV, to
+        pass with the history that reply extends (None for all with ``prompt_cache`` off). The
+        sampling seeds are ``act``'s, so the samples are those of ``act`` up to the float rounding of
+        a cached prefix."""
+        return self._sample(histories, k, seeds, list(states) if self.prompt_cache else None, self.prompt_cache)
+
+    def _sample(self, histories: Sequence[History], k: int, seeds: Sequence[int],
+                states: Sequence[PromptState | None] | None, keep: bool
+                ) -> tuple[list[list[ActionSample]], list[list[PromptState]] | None]:
+        """k replies per history, prompt i's cached prefix taken from ``states[i]``; with ``keep``,
+        also each reply's state (its prompt and reply tokens and their KV)."""
         prompts = self.prompts(histories)
         rows = [(i, j) for i in range(len(histories)) for j in range(k)]
         replies: dict[tuple[int, int], tuple[str, int, int]] = {}
@@ -199,7 +223,7 @@ class HFPolicy(Policy):
             self._action_ids.clear()
         tries = [action_trie(self.tokenizer, h.admissible_actions, self._action_ids) for h in histories] \
             if self.decoding == "admissible" else None
-        kept: dict[int, PromptState] = {}
+        kept: dict[tuple[int, int], PromptState] = {}
         for start in range(0, len(rows), self.batch_size):
             chunk = rows[start:start + self.batch_size]
             texts = [prompts[i] for i, _ in chunk]
@@ -207,14 +231,12 @@ class HFPolicy(Policy):
             allowed = [tries[i] for i, _ in chunk] if tries is not None else None
             # an admissible action is never cut short: the limit stretches to the longest one
             limit = max([self.max_new_tokens] + [max(map(len, t), default=0) + 1 for t in allowed or []])
-            # a history seen in the previous call extends its cached prompt (rollouts: the chat only grows)
-            states = [self._states.get(id(histories[i])) for i, _ in chunk] if self.prompt_cache else None
-            results, new_states = self.generate(texts, gens, allowed, limit, states, keep=self.prompt_cache and k == 1)
+            row_states = [states[i] for i, _ in chunk] if states is not None else None
+            results, new_states = self.generate(texts, gens, allowed, limit, row_states, keep=keep)
             for n, (key, reply) in enumerate(zip(chunk, results)):
                 replies[key] = reply
                 if new_states is not None:
-                    kept[id(histories[key[0]])] = new_states[n]
-        self._states = kept  # only the histories of this call: finished episodes release their KV
+                    kept[key] = new_states[n]
         out = []
         for i in range(len(histories)):
             row = []
@@ -223,7 +245,7 @@ class HFPolicy(Policy):
                 action, parsed = parse_action(text)
                 row.append(ActionSample(action if parsed else text.strip(), text, parsed, n_in, n_out))
             out.append(row)
-        return out
+        return out, ([[kept[(i, j)] for j in range(k)] for i in range(len(histories))] if keep else None)
 
     @torch.no_grad()
     def generate(self, texts: list[str], generators: Sequence[torch.Generator],

@@ -2,12 +2,15 @@
 
 Reads top to bottom (``beam_search_many``). The root expands N*M sampled actions; afterwards each of the (at most) N
 live nodes expands M. All expansions of a step go to the policy in ONE batched call and to the
-reward model in ONE call: ``score_extensions`` where the scorer has it (each live path keeps
-its reward-model KV cache from the step before, so only the new observation and the candidate
-action are read: O(T) tokens per path), else ``score_expansions`` (a node's history re-encoded
-once per step and shared by its candidates). Identical actions sampled from the same node are stepped and scored once (their
-tokens still count). Every candidate is stepped in its own copy of the node's env (``snapshot``) and scored
-by the value of its new step. The N best candidates (finished or not) stay in the beam:
+reward model in ONE call. Where the policy has ``act_cached``, each live path keeps the policy's KV
+cache of its last prompt and reply, so a prompt's shared head (and, while the prompt only grows,
+everything but the new observation) is not read again. The reward model: ``score_extensions``
+where the scorer has it (each live path keeps its reward-model KV cache from the step before, so
+only the new observation and the candidate action are read: O(T) tokens per path), else
+``score_expansions`` (a node's history re-encoded once per step and shared by its candidates).
+Identical actions sampled from the same node are stepped and scored once (their tokens still
+count). Every candidate is stepped in its own copy of the node's env (``snapshot``) and scored by
+the value of its new step. The N best candidates (finished or not) stay in the beam:
 finished ones leave it for the answer pool, the others expand next step. The search ends when
 no live node is left (episodes end at the env's turn limit at the latest); the answer is the
 best-scoring finished path. Sampling seeds derive from (seed, task, node slot, turn). Tasks
@@ -40,6 +43,7 @@ class Node:
     done: bool = False
     won: bool = False
     rm_state: Any = None  # the reward model's cache of this path (``score_extensions``), if it keeps one
+    policy_state: Any = None  # the policy's cache of the path's last prompt + reply (``act_cached``), if kept
 
 
 @dataclass(frozen=True)
@@ -80,18 +84,24 @@ def beam_search_many(env_id: str, task_ids: list[int], policy: Policy, scorer: S
         live = [(t, node) for t, beam in enumerate(beams) for node in beam]
         seeds = [step_seed(seed, task_ids[t], slot, node.history.turn)
                  for t, beam in enumerate(beams) for slot, node in enumerate(beam)]
-        samples = policy.act([n.history for _, n in live], k, seeds)
+        if cached and hasattr(policy, "act_cached"):  # each path's prompt cache kept: only new tokens are read
+            samples, kept = policy.act_cached([n.history for _, n in live], k, seeds,
+                                              [n.policy_state for _, n in live])
+        else:
+            samples, kept = policy.act([n.history for _, n in live], k, seeds), None
         candidates: list[list[str]] = []
         children: list[list[Node]] = [[] for _ in task_ids]
-        for (t, node), row in zip(live, samples):
+        for i, ((t, node), row) in enumerate(zip(live, samples)):
             unique: dict[str, Any] = {}
-            for s in row:
+            for j, s in enumerate(row):
                 compute.policy_tokens_out += s.tokens_out
                 compute.policy_tokens_in += s.tokens_in
-                unique.setdefault(s.action, s)
+                unique.setdefault(s.action, (s, kept[i][j] if kept else None))
             candidates.append(list(unique))
-            for s in unique.values():
-                children[t].append(_step_copy(node, s))
+            for s, state in unique.values():
+                child = _step_copy(node, s)
+                child.policy_state = state
+                children[t].append(child)
                 compute.env_steps += 1
                 compute.trajectories += 1
         flat = [c for kids in children for c in kids]  # live runs task by task: the scorer's candidate order
@@ -110,7 +120,7 @@ def beam_search_many(env_id: str, task_ids: list[int], policy: Policy, scorer: S
             ranked = sorted(kids, key=lambda c: -c.score)[:width]  # stable: earlier candidates win ties
             for c in ranked:
                 if c.done:
-                    c.rm_state = None  # a finished path is not extended: free its cache
+                    c.rm_state = c.policy_state = None  # a finished path is not extended: free its caches
             finished[t] += [c for c in ranked if c.done]
             beams[t] = [c for c in ranked if not c.done]
         depth += 1

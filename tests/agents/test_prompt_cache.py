@@ -12,20 +12,6 @@ from agentprm_bench.agents.rollout import collect_in_memory
 from agentprm_bench.kvcache import common_prefix, crop, left_padded, row_kv, with_cache
 
 
-@pytest.fixture(scope="module")
-def long_model_dir(tiny_model_dir, tmp_path_factory):
-    """The tiny model with a 4,096-token window, so prompts are not cut from the left."""
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    model.config.max_position_embeddings = 4096
-    path = tmp_path_factory.mktemp("long_model")
-    model.save_pretrained(path)
-    for name in ("tokenizer.json", "tokenizer_config.json"):
-        (path / name).write_bytes((tiny_model_dir / name).read_bytes())
-    return path
-
-
 def _play(model_dir, cache: bool, env: str, **options):
     """Cached: the prompt's KV kept across turns and forced tokens fast-forwarded; else neither."""
     policy = make_policy("hf", model=str(model_dir), prompt_cache=cache, fast_forward=cache, **options)
@@ -95,3 +81,24 @@ def test_one_uniform_draw_per_choice_and_none_for_forced_tokens():
     counts = np.bincount([choose(logits[:1], [None], 1.0, 1.0, [torch.Generator().manual_seed(s)])[0]
                           for s in range(4000)], minlength=4) / 4000
     assert np.allclose(counts, torch.softmax(logits[0], -1).numpy(), atol=0.03)  # the softmax distribution
+
+
+@pytest.mark.parametrize("env", ["agentprm/BabyAI-v1", "agentprm/TextCraft-v1"])
+def test_act_cached_extends_the_state_it_is_given(long_model_dir, env):
+    """Search keeps a state per path: the state returned with a reply, handed back with the history
+    that reply extends, gives act's samples while reading only the prompt's new tokens."""
+    policy = make_policy("hf", model=str(long_model_dir), decoding="admissible", max_prompt_chars=100_000)
+    root = History(env, 0, ["Mission: go to the red ball. Crafting commands: craft 4 oak planks using 1 oak logs"],
+                   [], ["turn left", "move forward", "craft 4 oak planks using 1 oak logs"])
+    samples, states = policy.act_cached([root], 3, [11], [None])
+    assert [s.raw for s in samples[0]] == [s.raw for s in policy.act([root], 3, [11])[0]]
+    assert len(states) == 1 and len(states[0]) == 3
+    ids, kv = states[0][0]
+    assert len(ids) == kv[0][0].shape[2] > samples[0][0].tokens_in  # the prompt and its reply
+    child = History(env, 0, root.observations + ["You see: a wall"], [samples[0][0].action], root.admissible_actions)
+    (again,), _ = policy.act_cached([child], 2, [5], [states[0][0]])
+    (plain,), _ = policy.act_cached([child], 2, [5], [None])
+    assert [s.raw for s in again] == [s.raw for s in plain] == [s.raw for s in policy.act([child], 2, [5])[0]]
+    assert 0 < again[0].tokens_in < plain[0].tokens_in // 2  # only the reply's tail and the new observation
+    off = make_policy("hf", model=str(long_model_dir), decoding="admissible", prompt_cache=False)
+    assert off.act_cached([root], 2, [11], [None])[1] is None

@@ -123,3 +123,27 @@ def test_tasks_searched_together_equal_tasks_searched_alone(tiny_model_dir, poli
     assert compute.rm_tokens == sum(a.compute.rm_tokens for a in alone)
     assert compute.env_steps == sum(a.compute.env_steps for a in alone)
     assert compute.policy_tokens_out == sum(a.compute.policy_tokens_out for a in alone)
+
+
+@pytest.mark.parametrize("env_id,task", [("agentprm/TextCraft-v1", 0), ("agentprm/BabyAI-v1", 3)])
+def test_beam_keeps_each_paths_policy_cache(tiny_model_dir, long_model_dir, env_id, task):
+    """The policy's per-path prompt cache (act_cached) against reading every prompt whole: the same
+    samples, beam and answer, with fewer prompt tokens computed."""
+    import numpy as np
+    import torch
+
+    from agentprm_bench.agents.base import make_policy
+    from agentprm_bench.prm.model import RewardModel
+
+    torch.manual_seed(0)
+    rm = RewardModel.from_backbone(tiny_model_dir, {"kind": "agentprm", "max_obs_chars": 300, "max_len": 4096},
+                                   device="cpu")
+    torch.nn.init.normal_(rm.model.head.weight, std=0.5)
+    runs = [beam_search(env_id, task, make_policy("hf", model=str(long_model_dir), decoding="admissible",
+                                                  max_prompt_chars=100_000, prompt_cache=cache), rm, 2, 2, seed=0,
+                        env_kwargs={"max_turns": 4}) for cache in (True, False)]
+    a, b = runs
+    assert [s.action for s in a.best.steps] == [s.action for s in b.best.steps]
+    np.testing.assert_allclose([n.score for n in a.finished], [n.score for n in b.finished], atol=1e-5)
+    assert a.compute.policy_tokens_out == b.compute.policy_tokens_out and a.compute.env_steps == b.compute.env_steps
+    assert 0 < a.compute.policy_tokens_in < b.compute.policy_tokens_in
