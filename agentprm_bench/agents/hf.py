@@ -206,7 +206,7 @@ class HFPolicy(Policy):
         """``act`` for search, where the caller keeps each path's cache: ``states[i]`` is what an
         earlier call returned with the sample that led to history i (None: read its prompt whole).
         -> (samples, states): ``states[i][j]`` holds history i's prompt and reply j with their KV, to
-        pass with the history that reply extends (None for all with ``prompt_cache`` off). The
+        pass with the history that reply extends (the second value is None with ``prompt_cache`` off). The
         sampling seeds are ``act``'s, so the samples are those of ``act`` up to the float rounding of
         a cached prefix."""
         return self._sample(histories, k, seeds, list(states) if self.prompt_cache else None, self.prompt_cache)
