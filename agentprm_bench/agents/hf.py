@@ -209,7 +209,7 @@ class HFPolicy(Policy):
         pass with the history that reply extends (the second value is None with ``prompt_cache`` off). The
         sampling seeds are ``act``'s, so the samples are those of ``act`` up to the float rounding of
         a cached prefix."""
-        return self._sample(histories, k, seeds, list(states) if self.prompt_cache else None, self.prompt_cache)
+        return self._sample(histories, k, seeds, states if self.prompt_cache else None, self.prompt_cache)
 
     def _sample(self, histories: Sequence[History], k: int, seeds: Sequence[int],
                 states: Sequence[PromptState | None] | None, keep: bool
