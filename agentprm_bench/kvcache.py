@@ -69,6 +69,9 @@ def left_padded(rows: Sequence[RowKV], width: int) -> Any:
 
 def row_kv(cache: Any, row: int, where: slice | torch.Tensor) -> RowKV:
     """Row ``row``'s KV at the cache positions ``where`` (a slice or a 1-D index tensor), copied out
-    of the batch."""
-    return [(layer.keys[row: row + 1, :, where].clone(), layer.values[row: row + 1, :, where].clone())
-            for layer in cache.layers]
+    of the batch (an index tensor gathers a new tensor already; a slice's view is cloned, so the
+    row does not keep the whole batch alive)."""
+    if isinstance(where, slice):
+        return [(layer.keys[row: row + 1, :, where].clone(), layer.values[row: row + 1, :, where].clone())
+                for layer in cache.layers]
+    return [(layer.keys[row: row + 1, :, where], layer.values[row: row + 1, :, where]) for layer in cache.layers]

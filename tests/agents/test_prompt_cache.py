@@ -66,6 +66,11 @@ def test_kv_helpers():
     assert keys.shape == (3, 2, 3, 4)
     assert torch.equal(keys[1, :, 2:], k[:, :, :1][0]) and not keys[1, :, :2].any() and not keys[2].any()
     assert torch.equal(row_kv(cache, 0, slice(1, 3))[0][1], (k + 1)[:, :, 1:3])
+    for where in (slice(1, 3), torch.tensor([1, 2])):  # a row owns its KV: it keeps no batch alive
+        row_k, row_v = row_kv(cache, 1, where)[0]
+        assert torch.equal(row_k, cache.layers[0].keys[1:2, :, 1:3])
+        assert row_k.untyped_storage().nbytes() == row_k.numel() * row_k.element_size()
+        assert row_v.untyped_storage().data_ptr() != cache.layers[0].values.untyped_storage().data_ptr()
 
 
 def test_one_uniform_draw_per_choice_and_none_for_forced_tokens():
