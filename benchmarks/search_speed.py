@@ -9,9 +9,10 @@ one reward model: re-encoding every live path at every depth (``score_expansions
 and keeping each path's cache (``score_extensions``), interleaved task by task. Prints reward-model
 tokens read, wall time and whether the two chose the same answers; the LAST line is the
 reward-model token ratio (re-encode / cached) at @4x4 over all envs. Without ``--rm`` the reward
-model is a small Qwen2-style model built from its config with a seeded random head and a 32k
-``max_len`` (token counts do not depend on the weights' quality, only on the paths; a path longer
-than a reward model's ``max_len`` is scored in windows, uncached, either way).
+model is a small Qwen2-style model built from its config with a seeded random head and a
+``max_len`` of ``--rm-max-len`` (default 32k; token counts do not depend on the weights' quality,
+only on the paths). A path longer than ``max_len`` is read in windows: re-encoding reads the
+window that holds each candidate's last step, the cache extends that window while it holds.
 
 ``--together``: instead, cached beam search one task at a time against all the tasks searched
 together (``beam_search_many``: one policy call and one reward-model call per depth for all of
@@ -21,7 +22,7 @@ them), alternating which runs first per round; the LAST line is the wall-time ra
 ``DIR/ENV``; admissible decoding, temperature 0.7) reading every prompt whole against keeping each
 path's prompt KV cache (``act_cached``), all tasks searched together, alternating which runs first
 per round. The reward model is the policy's backbone with a seeded random head (the default reward
-models' size) unless ``--rm``. Prints prompt tokens computed, generated tokens, median wall times
+models' size, ``max_len`` ``--rm-max-len``, default 2048 as theirs) unless ``--rm``. Prints prompt tokens computed, generated tokens, median wall times
 and whether the two chose the same answers; the LAST line is the wall-time ratio over all envs.
 """
 
@@ -40,7 +41,7 @@ from agentprm_bench.prm.model import RewardModel
 from agentprm_bench.search.beam import beam_search, beam_search_many
 
 
-def small_rm(seed: int = 0) -> RewardModel:
+def small_rm(seed: int = 0, max_len: int = 32768) -> RewardModel:
     from agentprm_bench.agents.bc import TrainPolicyConfig, build_model, train_tokenizer
 
     torch.manual_seed(seed)
@@ -52,7 +53,7 @@ def small_rm(seed: int = 0) -> RewardModel:
     path = tempfile.mkdtemp(prefix="agentprm-rm-")
     model.save_pretrained(path, safe_serialization=True)
     tok.save_pretrained(path)
-    rm = RewardModel.from_backbone(path, {"kind": "agentprm", "max_obs_chars": 1200, "max_len": 32768}, device="cpu")
+    rm = RewardModel.from_backbone(path, {"kind": "agentprm", "max_obs_chars": 1200, "max_len": max_len}, device="cpu")
     torch.nn.init.normal_(rm.model.head.weight, std=0.5)
     return rm
 
@@ -68,11 +69,13 @@ def main() -> None:
     ap.add_argument("--policy-cache", action="store_true")
     ap.add_argument("--policies", default="results/search/policies")
     ap.add_argument("--shape", default="4x4", help="beam width x expansions for --policy-cache")
+    ap.add_argument("--rm-max-len", type=int, default=None,
+                    help="the built reward model's max_len (default 32768; 2048 with --policy-cache)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.policy_cache:
         return policy_cache(args)
-    rm = RewardModel.load(args.rm) if args.rm else small_rm()
+    rm = RewardModel.load(args.rm) if args.rm else small_rm(max_len=args.rm_max_len or 32768)
     policy = make_policy("noisy-oracle", p=0.5)
     if args.together:
         return together(args, rm, policy)
@@ -141,8 +144,8 @@ def policy_cache(args: argparse.Namespace) -> None:
             rm = RewardModel.load(args.rm)
         else:
             torch.manual_seed(0)
-            rm = RewardModel.from_backbone(model, {"kind": "agentprm", "max_obs_chars": 1200, "max_len": 2048},
-                                           device="cpu")
+            rm = RewardModel.from_backbone(model, {"kind": "agentprm", "max_obs_chars": 1200,
+                                                   "max_len": args.rm_max_len or 2048}, device="cpu")
             torch.nn.init.normal_(rm.model.head.weight, std=0.5)
         walls: dict[bool, list[float]] = {True: [], False: []}
         runs = {}

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ from agentprm_bench.agents.base import History
 from agentprm_bench.agents.prompt import ACTION_PREFIX, build_messages, render_prompt
 from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import write_text_atomic
-from agentprm_bench.kvcache import common_prefix, left_padded, row_kv, with_cache
+from agentprm_bench.kvcache import RowKV, common_prefix, left_padded, row_kv, with_cache
 from agentprm_bench.schema import check_digest, file_digest, fits, read_json
 
 RM_META = "reward_model.json"
@@ -43,6 +43,15 @@ WEIGHTS = "model.safetensors"
 class Serialized:
     ids: list[int]
     ends: list[int]  # token index of the last token of each action
+
+
+class PathState(NamedTuple):
+    """What beam search keeps of a path between depths (``score_extensions``): the ids of the window
+    its last step was read in, ``ids`` = the path's ids from ``offset`` on (offset 0 while the path
+    fits ``max_len``), and their KV, positions counted from the window's start."""
+    ids: list[int]
+    kv: RowKV
+    offset: int = 0
 
 
 def serialize(env_id: str, observations: Sequence[str], actions: Sequence[str], tokenizer: Any,
@@ -293,81 +302,83 @@ class RewardModel:
                              self.max_batch_tokens):
             tokens += self._score_groups(chunk, scores)
         for i, j, s in long:
-            values, n = self._score_long(s)
-            scores[i][j], tokens = float(values[-1]), tokens + n
+            scores[i][j], n = self._score_last(s)
+            tokens += n
         return scores, tokens
 
     @torch.no_grad()
-    def score_extensions(self, env_id: str, nodes: Sequence[tuple[Sequence[str], Sequence[str], Any]],
-                         candidates: Sequence[Sequence[str]]) -> tuple[list[list[float]], int, list[list[Any]]]:
+    def score_extensions(self, env_id: str, nodes: Sequence[tuple[Sequence[str], Sequence[str], PathState | None]],
+                         candidates: Sequence[Sequence[str]]
+                         ) -> tuple[list[list[float]], int, list[list[PathState]]]:
         """Beam search's O(T) scoring: like ``score_expansions``, but node i = (observations, actions,
-        state) may carry the state its own scoring returned: its serialized ids and their KV cache
-        (per layer, keys and values (1, H, P, D)). Only the tokens after that state are read (the
-        new observation and the candidate action); -> (scores, tokens read, each candidate's state).
-        Where a serialization does not extend the state's ids (a tokenizer that merges across the
-        boundary) or a path exceeds ``max_len``, the node is scored as ``score_expansions`` does."""
+        state) may carry the ``PathState`` its own scoring returned. Each candidate is read in the
+        window of ``windows`` that holds its last step (the whole path while it fits ``max_len``);
+        where the node's state covers the start of that window, only the tokens after it are read
+        (the new observation and the candidate action), else the window's prefix shared by the
+        node's candidates is encoded once. -> (scores, tokens read, each candidate's state). Equal
+        to ``score_expansions`` up to float rounding; a window moves on once per ``max_len // 2``
+        tokens or so, so a long path costs O(T) tokens too."""
         self.model.eval()
         scores: list[list[float]] = [[0.0] * len(c) for c in candidates]
         states: list[list[Any]] = [[None] * len(c) for c in candidates]
-        rows, tokens, fallback = [], 0, []  # rows: (node, cand, seq, prefix ids, prefix kv)
+        rows, tokens = [], 0  # rows: (node, cand, the candidate's window as a Serialized, prefix state)
         for i, ((obs, acts, state), cands) in enumerate(zip(nodes, candidates)):
-            seqs = [self.encode(env_id, obs, list(acts) + [a]) for a in cands]
-            if not seqs:
-                continue
-            if max(len(s.ids) for s in seqs) > self.max_len:
-                fallback.append(i)
-                continue
-            if state is None or not all(s.ids[: len(state[0])] == state[0] and s.ends[-1] >= len(state[0])
-                                        for s in seqs):
-                state, n = self._encode_prefix(seqs[0].ids[:_shared_prefix(seqs)])
-                tokens += n
-            rows += [(i, j, s, state) for j, s in enumerate(seqs)]
-        for chunk in _chunks(rows, lambda r: (len(r[3][0]), r[2].ends[-1] + 1 - len(r[3][0]), 1), self.max_batch_tokens):
+            views = [self._last_window(self.encode(env_id, obs, list(acts) + [a])) for a in cands]
+            for offset in sorted({o for o, _ in views}):
+                group = [(j, v) for j, (o, v) in enumerate(views) if o == offset]
+                prefix = state
+                if prefix is None or prefix.offset != offset or not all(
+                        v.ids[: len(prefix.ids)] == prefix.ids and v.ends[-1] >= len(prefix.ids) for _, v in group):
+                    prefix, n = self._encode_prefix(group[0][1].ids[:_shared_prefix([v for _, v in group])], offset)
+                    tokens += n
+                rows += [(i, j, v, prefix) for j, v in group]
+        for chunk in _chunks(rows, lambda r: (len(r[3].ids), r[2].ends[-1] + 1 - len(r[3].ids), 1),
+                             self.max_batch_tokens):
             tokens += self._extend(chunk, scores, states)
-        if fallback:
-            sub, n = self.score_expansions(env_id, [nodes[i][:2] for i in fallback], [candidates[i] for i in fallback])
-            tokens += n
-            for i, row in zip(fallback, sub):
-                scores[i] = row
         return scores, tokens, states
 
-    def _encode_prefix(self, ids: list[int]) -> tuple[tuple[list[int], list[tuple[torch.Tensor, torch.Tensor]]], int]:
-        """A state for ``ids`` (possibly empty): the ids and their per-layer KV."""
+    def _last_window(self, s: Serialized) -> tuple[int, Serialized]:
+        """(start, the window of ``windows(s)`` that reads the last step, its ids and ends from start)."""
+        start, stop, js = self.windows(s)[-1]
+        return start, Serialized(s.ids[start:stop], [s.ends[j] - start for j in js])
+
+    def _encode_prefix(self, ids: list[int], offset: int = 0) -> tuple[PathState, int]:
+        """A state for ``ids`` (possibly empty) read from position 0, and tokens read."""
         if not ids:
-            return (list(ids), []), 0
+            return PathState(list(ids), [], offset), 0
         x = torch.tensor([ids], device=self.device)
         attn = torch.ones_like(x)
         pos = torch.arange(len(ids), device=self.device)[None, :]
         _, cache = self.model.forward_cached(x, attn, pos)
-        return (list(ids), [(layer.keys, layer.values) for layer in cache.layers]), len(ids)
+        return PathState(list(ids), [(layer.keys, layer.values) for layer in cache.layers], offset), len(ids)
 
-    def _extend(self, rows: list[tuple[int, int, Serialized, Any]], scores: list[list[float]],
+    def _extend(self, rows: list[tuple[int, int, Serialized, PathState]], scores: list[list[float]],
                 states: list[list[Any]]) -> int:
         """Score every row's suffix on top of its prefix state, batched; record each row's new state."""
         pad = self.tokenizer.pad_token_id or 0
-        width = max(len(st[0]) for _, _, _, st in rows)
-        suffix = max(s.ends[-1] + 1 - len(st[0]) for _, _, s, st in rows)
+        width = max(len(st.ids) for _, _, _, st in rows)
+        suffix = max(s.ends[-1] + 1 - len(st.ids) for _, _, s, st in rows)
         n = len(rows)
         s_ids = torch.full((n, suffix), pad, dtype=torch.long)
         attn = torch.zeros((n, width + suffix), dtype=torch.long)
         read = torch.zeros(n, dtype=torch.long)
         start = torch.zeros(n, dtype=torch.long)
-        for r, (_, _, s, (ids, _)) in enumerate(rows):  # prefix left-padded, suffix right-padded
-            p, e = len(ids), s.ends[-1] + 1
+        for r, (_, _, s, st) in enumerate(rows):  # prefix left-padded, suffix right-padded
+            p, e = len(st.ids), s.ends[-1] + 1
             s_ids[r, : e - p] = torch.tensor(s.ids[p:e])
             attn[r, width - p: width] = 1
             attn[r, width: width + e - p] = 1
             read[r], start[r] = e - 1 - p, p
-        cache = left_padded([kv for _, _, _, (_, kv) in rows], width)
+        cache = left_padded([st.kv for _, _, _, st in rows], width)
         pos = start[:, None] + torch.arange(suffix)[None, :]
         out, cache = self.model.forward_cached(s_ids.to(self.device), attn.to(self.device), pos.to(self.device),
                                                past_key_values=cache)
         values = self.squash(out.gather(1, read[:, None].to(self.device)))[:, 0].float().cpu().tolist()
-        for r, ((i, j, s, (ids, _)), v) in enumerate(zip(rows, values)):
+        for r, ((i, j, s, st), v) in enumerate(zip(rows, values)):
             scores[i][j] = v
-            p, e = len(ids), s.ends[-1] + 1
-            states[i][j] = (list(s.ids[:e]), row_kv(cache, r, slice(width - p, width + e - p)))
-        return int(sum(s.ends[-1] + 1 - len(st[0]) for _, _, s, st in rows))
+            p, e = len(st.ids), s.ends[-1] + 1
+            states[i][j] = PathState(list(s.ids[:e]), row_kv(cache, r, slice(width - p, width + e - p)), st.offset)
+        return int(sum(s.ends[-1] + 1 - len(st.ids) for _, _, s, st in rows))
 
     def _score_groups(self, groups: list[tuple[int, list[Serialized], int]], scores: list[list[float]]) -> int:
         pad = self.tokenizer.pad_token_id or 0
@@ -419,6 +430,13 @@ class RewardModel:
             out.append((start, stop, js))
             i = js[-1] + 1
         return out
+
+    def _score_last(self, s: Serialized) -> tuple[float, int]:
+        """The last step's score of a trajectory read in ``windows`` (only the window that holds it is
+        read: the same forward pass as ``_score_long``'s, so the same value), and tokens read."""
+        _, piece = self._last_window(s)
+        raw, _, n = self.forward_steps([piece])
+        return float(self.squash(raw)[0, -1]), n
 
     def _score_long(self, s: Serialized) -> tuple[np.ndarray, int]:
         """Per-step scores of a trajectory read in ``windows``, and tokens read."""

@@ -134,10 +134,32 @@ def test_expansions_with_a_shared_prefix_equal_scoring_each_full_path(rm, trajec
     assert tokens < full_tokens  # the shared prefixes are read once per node
 
 
-def test_score_extensions_carry_each_paths_cache_and_equal_full_scoring(rm, trajectories):
+def test_expansions_of_long_paths_read_only_the_last_window(rm, trajectories):
+    """A path longer than max_len: the candidate's score is the one ``_score_long`` gives its last
+    step (bit for bit: the same forward pass), reading only the window that holds that step."""
+    env_id, obs, actions = max(trajectories, key=lambda t: len(t[2]))
+    rm.max_len = 600
+    t = len(actions) - 1
+    got, tokens = rm.score_expansions(env_id, [(obs[: t + 1], actions[:t])], [[actions[t], "inventory"]])
+    read_all = 0
+    for a, value in zip([actions[t], "inventory"], got[0]):
+        s = rm.encode(env_id, obs[: t + 1], list(actions[:t]) + [a])
+        assert len(rm.windows(s)) >= 3
+        with torch.no_grad():
+            scores, n = rm._score_long(s)
+        assert value == float(scores[-1])
+        read_all += n
+    last = [rm.windows(rm.encode(env_id, obs[: t + 1], list(actions[:t]) + [a]))[-1] for a in (actions[t], "inventory")]
+    assert tokens == sum(stop - start for start, stop, _ in last) < read_all / 2
+
+
+@pytest.mark.parametrize("max_len", [4096, 600])  # every path fits; windows move on several times
+def test_score_extensions_carry_each_paths_cache_and_equal_full_scoring(rm, trajectories, max_len):
     """Walk each trajectory step by step, carrying the state: every step's score equals the score of
-    the full path re-encoded (to 1e-5), and only the new tokens are read."""
+    the full path re-encoded (to 1e-5; in windows where it exceeds max_len), and only the new tokens
+    are read (and a window's head again when the window moves on)."""
     env_id = trajectories[0][0]
+    rm.max_len = max_len
     paths = [(obs, acts) for _, obs, acts in trajectories[:4]]
     states: list = [None] * len(paths)
     read = 0
@@ -150,9 +172,14 @@ def test_score_extensions_carry_each_paths_cache_and_equal_full_scoring(rm, traj
         want, _ = rm.score_expansions(env_id, [n[:2] for n in nodes], cands)
         for row_got, row_want in zip(got, want):
             np.testing.assert_allclose(row_got, row_want, atol=1e-5)
+        if t % 5 == 4:  # and the scores of whole trajectories, windows and all
+            full = rm.score([(env_id, n[0], list(n[1]) + [c[0]]) for n, c in zip(nodes, cands)])[0]
+            np.testing.assert_allclose([row[0] for row in got], [f[-1] for f in full], atol=1e-5)
         for k, row in zip(live, new_states):
             states[k] = row[0]  # follow the real action
     full = sum(len(rm.encode(env_id, obs, acts).ids) for obs, acts in paths)
     quadratic = sum(len(rm.encode(env_id, obs[: t + 1], acts[: t + 1]).ids) for obs, acts in paths
                     for t in range(len(acts)))
     assert read < 2.5 * full < quadratic  # linear in the path length (each candidate reads its own tail)
+    if max_len == 600:
+        assert max(len(rm.windows(rm.encode(env_id, obs, acts))) for obs, acts in paths) >= 4

@@ -71,8 +71,9 @@ def test_the_first_step_expands_n_times_m():
     assert policy.samples == 6
 
 
+@pytest.mark.parametrize("max_len", [4096, 512])  # paths fit; long paths read in moving windows
 @pytest.mark.parametrize("env_id,task", [("agentprm/TextCraft-v1", 0), ("agentprm/BabyAI-v1", 3)])
-def test_cached_beam_search_reads_fewer_tokens_and_selects_the_same(tiny_model_dir, env_id, task):
+def test_cached_beam_search_reads_fewer_tokens_and_selects_the_same(tiny_model_dir, env_id, task, max_len):
     """The reward model's per-path cache (score_extensions) against re-encoding (score_expansions):
     the same scores, hence the same beam and answer, with fewer reward-model tokens read."""
     import numpy as np
@@ -82,11 +83,13 @@ def test_cached_beam_search_reads_fewer_tokens_and_selects_the_same(tiny_model_d
     from agentprm_bench.prm.model import RewardModel
 
     torch.manual_seed(0)
-    rm = RewardModel.from_backbone(tiny_model_dir, {"kind": "agentprm", "max_obs_chars": 300, "max_len": 4096},
+    rm = RewardModel.from_backbone(tiny_model_dir, {"kind": "agentprm", "max_obs_chars": 300, "max_len": max_len},
                                    device="cpu")
     torch.nn.init.normal_(rm.model.head.weight, std=0.5)
     policy = make_policy("noisy-oracle", p=0.5)
     a = beam_search(env_id, task, policy, rm, 2, 2, seed=0, cached=True)
+    if max_len < 4096:
+        assert len(rm.windows(rm.encode(env_id, a.best.history.observations, a.best.history.actions))) >= 3
     b = beam_search(env_id, task, policy, rm, 2, 2, seed=0, cached=False)
     assert [s.action for s in a.best.steps] == [s.action for s in b.best.steps]
     np.testing.assert_allclose([n.score for n in a.finished], [n.score for n in b.finished], atol=1e-5)
