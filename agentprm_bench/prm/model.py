@@ -313,15 +313,15 @@ class RewardModel:
         """Beam search's O(T) scoring: like ``score_expansions``, but node i = (observations, actions,
         state) may carry the ``PathState`` its own scoring returned. Each candidate is read in the
         window of ``windows`` that holds its last step (the whole path while it fits ``max_len``);
-        where the node's state covers the start of that window, only the tokens after it are read
-        (the new observation and the candidate action), else the window's prefix shared by the
-        node's candidates is encoded once. -> (scores, tokens read, each candidate's state). Equal
-        to ``score_expansions`` up to float rounding; a window moves on once per ``max_len // 2``
-        tokens or so, so a long path costs O(T) tokens too."""
+        where the node's state covers the start of that window, only the tokens after it are read,
+        the new observation once per node and then each candidate action on top of it; else the
+        window's prefix shared by the node's candidates is encoded once. -> (scores, tokens read,
+        each candidate's state). Equal to ``score_expansions`` up to float rounding; a window moves
+        on once per ``max_len // 2`` tokens or so, so a long path costs O(T) tokens too."""
         self.model.eval()
         scores: list[list[float]] = [[0.0] * len(c) for c in candidates]
         states: list[list[Any]] = [[None] * len(c) for c in candidates]
-        rows, tokens = [], 0  # rows: (node, cand, the candidate's window as a Serialized, prefix state)
+        groups, tokens = [], 0  # groups: (node, [(cand, its window as a Serialized)], prefix state)
         for i, ((obs, acts, state), cands) in enumerate(zip(nodes, candidates)):
             views = [self._last_window(self.encode(env_id, obs, list(acts) + [a])) for a in cands]
             for offset in sorted({o for o, _ in views}):
@@ -331,10 +331,25 @@ class RewardModel:
                         v.ids[: len(prefix.ids)] == prefix.ids and v.ends[-1] >= len(prefix.ids) for _, v in group):
                     prefix, n = self._encode_prefix(group[0][1].ids[:_shared_prefix([v for _, v in group])], offset)
                     tokens += n
-                rows += [(i, j, v, prefix) for j, v in group]
+                groups.append((i, group, prefix))
+        # what a group's candidates share past its state (the new observation) is read once, for all
+        heads = []
+        for g, (_, group, prefix) in enumerate(groups):
+            shared = _shared_prefix([v for _, v in group])
+            if len(group) > 1 and shared > len(prefix.ids):
+                heads.append((g, Serialized(group[0][1].ids[:shared], [shared - 1]), prefix))
+        for chunk in _chunks(heads, lambda r: (len(r[2].ids), len(r[1].ids) - len(r[2].ids), 1), self.max_batch_tokens):
+            _, extended, n = self._extend([(s, st) for _, s, st in chunk])
+            tokens += n
+            for (g, _, _), st in zip(chunk, extended):
+                groups[g] = (groups[g][0], groups[g][1], st)
+        rows = [(i, j, v, prefix) for i, group, prefix in groups for j, v in group]
         for chunk in _chunks(rows, lambda r: (len(r[3].ids), r[2].ends[-1] + 1 - len(r[3].ids), 1),
                              self.max_batch_tokens):
-            tokens += self._extend(chunk, scores, states)
+            values, extended, n = self._extend([(v, prefix) for _, _, v, prefix in chunk])
+            tokens += n
+            for (i, j, _, _), value, st in zip(chunk, values, extended):
+                scores[i][j], states[i][j] = value, st
         return scores, tokens, states
 
     def _last_window(self, s: Serialized) -> tuple[int, Serialized]:
@@ -352,33 +367,33 @@ class RewardModel:
         _, cache = self.model.forward_cached(x, attn, pos)
         return PathState(list(ids), [(layer.keys, layer.values) for layer in cache.layers], offset), len(ids)
 
-    def _extend(self, rows: list[tuple[int, int, Serialized, PathState]], scores: list[list[float]],
-                states: list[list[Any]]) -> int:
-        """Score every row's suffix on top of its prefix state, batched; record each row's new state."""
+    def _extend(self, rows: list[tuple[Serialized, PathState]]) -> tuple[list[float], list[PathState], int]:
+        """Each row's tokens after its prefix state, up to its last step's end, read in one batch:
+        -> (the score at that end, the row's new state, tokens read) per row."""
         pad = self.tokenizer.pad_token_id or 0
-        width = max(len(st.ids) for _, _, _, st in rows)
-        suffix = max(s.ends[-1] + 1 - len(st.ids) for _, _, s, st in rows)
+        width = max(len(st.ids) for _, st in rows)
+        suffix = max(s.ends[-1] + 1 - len(st.ids) for s, st in rows)
         n = len(rows)
         s_ids = torch.full((n, suffix), pad, dtype=torch.long)
         attn = torch.zeros((n, width + suffix), dtype=torch.long)
         read = torch.zeros(n, dtype=torch.long)
         start = torch.zeros(n, dtype=torch.long)
-        for r, (_, _, s, st) in enumerate(rows):  # prefix left-padded, suffix right-padded
+        for r, (s, st) in enumerate(rows):  # prefix left-padded, suffix right-padded
             p, e = len(st.ids), s.ends[-1] + 1
             s_ids[r, : e - p] = torch.tensor(s.ids[p:e])
             attn[r, width - p: width] = 1
             attn[r, width: width + e - p] = 1
             read[r], start[r] = e - 1 - p, p
-        cache = left_padded([st.kv for _, _, _, st in rows], width)
+        cache = left_padded([st.kv for _, st in rows], width)
         pos = start[:, None] + torch.arange(suffix)[None, :]
         out, cache = self.model.forward_cached(s_ids.to(self.device), attn.to(self.device), pos.to(self.device),
                                                past_key_values=cache)
         values = self.squash(out.gather(1, read[:, None].to(self.device)))[:, 0].float().cpu().tolist()
-        for r, ((i, j, s, st), v) in enumerate(zip(rows, values)):
-            scores[i][j] = v
+        states = []
+        for r, (s, st) in enumerate(rows):
             p, e = len(st.ids), s.ends[-1] + 1
-            states[i][j] = PathState(list(s.ids[:e]), row_kv(cache, r, slice(width - p, width + e - p)), st.offset)
-        return int(sum(s.ends[-1] + 1 - len(st.ids) for _, _, s, st in rows))
+            states.append(PathState(list(s.ids[:e]), row_kv(cache, r, slice(width - p, width + e - p)), st.offset))
+        return values, states, int(sum(s.ends[-1] + 1 - len(st.ids) for s, st in rows))
 
     def _score_groups(self, groups: list[tuple[int, list[Serialized], int]], scores: list[list[float]]) -> int:
         pad = self.tokenizer.pad_token_id or 0
