@@ -75,3 +75,46 @@ def row_kv(cache: Any, row: int, where: slice | torch.Tensor) -> RowKV:
         return [(layer.keys[row: row + 1, :, where].clone(), layer.values[row: row + 1, :, where].clone())
                 for layer in cache.layers]
     return [(layer.keys[row: row + 1, :, where], layer.values[row: row + 1, :, where]) for layer in cache.layers]
+
+
+@functools.cache
+def _growing_layer() -> type:
+    from transformers.cache_utils import DynamicLayer
+
+    class GrowingLayer(DynamicLayer):
+        """A ``DynamicLayer`` that writes new tokens into a buffer with ``room`` spare positions
+        instead of concatenating (a copy of the whole KV at every decoding step); its keys and
+        values are views of the buffer's filled part, so they hold the same numbers."""
+
+        room = 0
+
+        def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            n, q = (self.keys.shape[-2] if self.keys.numel() else 0), key_states.shape[-2]
+            kb, vb = getattr(self, "_kbuf", None), getattr(self, "_vbuf", None)
+            if (kb is None or not self.keys.numel() or self.keys.data_ptr() != kb.data_ptr()
+                    or self.keys.shape[:2] != key_states.shape[:2] or n + q > kb.shape[2]):
+                # the first step, or the cache was replaced (a batch selection): a buffer with room
+                shape = (*key_states.shape[:2], n + q + self.room, key_states.shape[3])
+                kb, vb = key_states.new_empty(shape), value_states.new_empty(shape)
+                if n:
+                    kb[:, :, :n], vb[:, :, :n] = self.keys, self.values
+                self._kbuf, self._vbuf = kb, vb
+            kb[:, :, n: n + q], vb[:, :, n: n + q] = key_states, value_states
+            self.keys, self.values = kb[:, :, : n + q], vb[:, :, : n + q]
+            return self.keys, self.values
+
+    return GrowingLayer
+
+
+def grow_in_place(cache: Any, room: int) -> Any:
+    """Let a ``DynamicCache`` take about ``room`` more tokens per row without copying its whole KV
+    at every step (``GrowingLayer``); the same numbers as concatenating. -> the cache."""
+    cls = _growing_layer()
+    for layer in cache.layers:
+        if type(layer).__name__ == "DynamicLayer":
+            layer.__class__ = cls
+        layer.room = room
+    return cache

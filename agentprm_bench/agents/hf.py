@@ -26,7 +26,7 @@ import torch
 from agentprm_bench.agents.base import ActionSample, History, Policy
 from agentprm_bench.agents.prompt import ACTION_PREFIX, build_messages, parse_action, render_prompt
 from agentprm_bench.errors import UserError
-from agentprm_bench.kvcache import RowKV, common_prefix, crop, left_padded, row_kv, with_cache
+from agentprm_bench.kvcache import RowKV, common_prefix, crop, grow_in_place, left_padded, row_kv, with_cache
 from agentprm_bench.schema import check_digest, fits, read_json
 
 
@@ -290,6 +290,7 @@ class HFPolicy(Policy):
             logits, attn, pos = logits[rows], attn[rows], pos[rows]
         n_in = [len(prompt_ids[u]) - cached[u] if first[texts[b]] == b else 0 for b, u in enumerate(rows.tolist())]
         eos, limit, n = tok.eos_token_id, max_new_tokens or self.max_new_tokens, len(texts)
+        grow_in_place(past, limit)  # the decoding steps write into spare room, not a copy of the KV each
         generated: list[list[int]] = [[] for _ in texts]
         fed: list[list[int]] = [[] for _ in texts]  # generated tokens whose KV is in ``past``
         done = [False] * n
