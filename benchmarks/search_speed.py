@@ -22,8 +22,9 @@ them), alternating which runs first per round; the LAST line is the wall-time ra
 ``DIR/ENV``; admissible decoding, temperature 0.7) reading every prompt whole against keeping each
 path's prompt KV cache (``act_cached``), all tasks searched together, alternating which runs first
 per round. The reward model is the policy's backbone with a seeded random head (the default reward
-models' size, ``max_len`` ``--rm-max-len``, default 2048 as theirs) unless ``--rm``. Prints prompt tokens computed, generated tokens, median wall times
-and whether the two chose the same answers; the LAST line is the wall-time ratio over all envs.
+models' size, ``max_len`` ``--rm-max-len``, default 2048 as theirs) unless ``--rm``. Prints prompt
+tokens computed, generated tokens, median wall times and whether the two chose the same answers;
+the LAST line is the wall-time ratio over all envs.
 """
 
 from __future__ import annotations
