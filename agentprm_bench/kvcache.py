@@ -114,7 +114,7 @@ def grow_in_place(cache: Any, room: int) -> Any:
     at every step (``GrowingLayer``); the same numbers as concatenating. -> the cache."""
     cls = _growing_layer()
     for layer in cache.layers:
-        if type(layer).__name__ == "DynamicLayer":
+        if type(layer) is cls.__base__:  # a plain DynamicLayer (not a sliding-window one)
             layer.__class__ = cls
         layer.room = room
     return cache

@@ -54,6 +54,11 @@ class PathState(NamedTuple):
     offset: int = 0
 
 
+def window(s: Serialized, start: int, stop: int, steps: Sequence[int]) -> Serialized:
+    """Tokens ``start:stop`` of ``s`` as a trajectory of their own: the ends of ``steps``, shifted."""
+    return Serialized(s.ids[start:stop], [s.ends[j] - start for j in steps])
+
+
 def serialize(env_id: str, observations: Sequence[str], actions: Sequence[str], tokenizer: Any,
               max_obs_chars: int = 1200) -> Serialized:
     """Token ids of the trajectory's chat and where each action ends (see the module doc)."""
@@ -263,7 +268,7 @@ class RewardModel:
             for row, i in enumerate(chunk):
                 results[i] = (scores[row, : int(mask[row].sum())].float().cpu().numpy(), len(encoded[i].ids))
         # longer than the context: every trajectory's windows, batched by length across trajectories
-        pieces = [(i, js, Serialized(s.ids[a:b], [s.ends[j] - a for j in js]))
+        pieces = [(i, js, window(s, a, b, js))
                   for i, s in enumerate(encoded) if results[i] is None for a, b, js in self.windows(s)]
         pieces.sort(key=lambda p: len(p[2].ids))
         for i in {i for i, _, _ in pieces}:
@@ -321,29 +326,26 @@ class RewardModel:
         self.model.eval()
         scores: list[list[float]] = [[0.0] * len(c) for c in candidates]
         states: list[list[Any]] = [[None] * len(c) for c in candidates]
-        groups, tokens = [], 0  # groups: (node, [(cand, its window as a Serialized)], prefix state)
+        groups, tokens = [], 0  # (node, [(cand, its window as a Serialized)], prefix state, tokens they share)
         for i, ((obs, acts, state), cands) in enumerate(zip(nodes, candidates)):
             views = [self._last_window(self.encode(env_id, obs, list(acts) + [a])) for a in cands]
             for offset in sorted({o for o, _ in views}):
                 group = [(j, v) for j, (o, v) in enumerate(views) if o == offset]
-                prefix = state
+                shared, prefix = _shared_prefix([v for _, v in group]), state
                 if prefix is None or prefix.offset != offset or not all(
                         v.ids[: len(prefix.ids)] == prefix.ids and v.ends[-1] >= len(prefix.ids) for _, v in group):
-                    prefix, n = self._encode_prefix(group[0][1].ids[:_shared_prefix([v for _, v in group])], offset)
+                    prefix, n = self._encode_prefix(group[0][1].ids[:shared], offset)
                     tokens += n
-                groups.append((i, group, prefix))
+                groups.append((i, group, prefix, shared))
         # what a group's candidates share past its state (the new observation) is read once, for all
-        heads = []
-        for g, (_, group, prefix) in enumerate(groups):
-            shared = _shared_prefix([v for _, v in group])
-            if len(group) > 1 and shared > len(prefix.ids):
-                heads.append((g, Serialized(group[0][1].ids[:shared], [shared - 1]), prefix))
+        heads = [(g, Serialized(group[0][1].ids[:shared], [shared - 1]), prefix)
+                 for g, (_, group, prefix, shared) in enumerate(groups) if len(group) > 1 and shared > len(prefix.ids)]
         for chunk in _chunks(heads, lambda r: (len(r[2].ids), len(r[1].ids) - len(r[2].ids), 1), self.max_batch_tokens):
             _, extended, n = self._extend([(s, st) for _, s, st in chunk])
             tokens += n
             for (g, _, _), st in zip(chunk, extended):
-                groups[g] = (groups[g][0], groups[g][1], st)
-        rows = [(i, j, v, prefix) for i, group, prefix in groups for j, v in group]
+                groups[g] = (*groups[g][:2], st, groups[g][3])
+        rows = [(i, j, v, prefix) for i, group, prefix, _ in groups for j, v in group]
         for chunk in _chunks(rows, lambda r: (len(r[3].ids), r[2].ends[-1] + 1 - len(r[3].ids), 1),
                              self.max_batch_tokens):
             values, extended, n = self._extend([(v, prefix) for _, _, v, prefix in chunk])
@@ -355,7 +357,7 @@ class RewardModel:
     def _last_window(self, s: Serialized) -> tuple[int, Serialized]:
         """(start, the window of ``windows(s)`` that reads the last step, its ids and ends from start)."""
         start, stop, js = self.windows(s)[-1]
-        return start, Serialized(s.ids[start:stop], [s.ends[j] - start for j in js])
+        return start, window(s, start, stop, js)
 
     def _encode_prefix(self, ids: list[int], offset: int = 0) -> tuple[PathState, int]:
         """A state for ``ids`` (possibly empty) read from position 0, and tokens read."""
@@ -457,7 +459,7 @@ class RewardModel:
         """Per-step scores of a trajectory read in ``windows``, and tokens read."""
         scores, tokens = np.zeros(len(s.ends), dtype=np.float32), 0
         for start, stop, js in self.windows(s):
-            raw, _, n = self.forward_steps([Serialized(s.ids[start:stop], [s.ends[j] - start for j in js])])
+            raw, _, n = self.forward_steps([window(s, start, stop, js)])
             scores[js] = self.squash(raw)[0].float().cpu().numpy()
             tokens += n
         return scores, tokens

@@ -41,7 +41,7 @@ from agentprm_bench.schema import check_fields, read_json
 from agentprm_bench.prm import losses
 from agentprm_bench.prm.labelling import LABEL_CONFIG, LabelConfig, read_labels
 from agentprm_bench.prm.labels import td_gae_targets
-from agentprm_bench.prm.model import RM_META, RewardModel, Serialized
+from agentprm_bench.prm.model import RM_META, RewardModel, Serialized, window
 from agentprm_bench.provenance import stamp
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def pieces(rm: RewardModel, items: list[Item], kind: str) -> list[Piece]:
                 continue
             lead = kind == "agentprm" and js[0] > 0 and s.ends[js[0] - 1] >= start
             steps = [js[0] - 1] * lead + js
-            out.append(Piece(k, Serialized(s.ids[start:stop], [s.ends[j] - start for j in steps]), steps, lead))
+            out.append(Piece(k, window(s, start, stop, steps), steps, lead))
     return out
 
 
