@@ -106,12 +106,21 @@ def _growing_layer() -> type:
             self.keys, self.values = kb[:, :, : n + q], vb[:, :, : n + q]
             return self.keys, self.values
 
+        def batch_select_indices(self, indices: torch.Tensor) -> None:
+            """Rows ``indices`` of the buffer, room included (one copy; the next step writes in place)."""
+            kb, n = getattr(self, "_kbuf", None), self.get_seq_length()
+            if kb is None or not n or self.keys.data_ptr() != kb.data_ptr():
+                return super().batch_select_indices(indices)
+            self._kbuf, self._vbuf = kb[indices], self._vbuf[indices]
+            self.keys, self.values = self._kbuf[:, :, :n], self._vbuf[:, :, :n]
+
     return GrowingLayer
 
 
 def grow_in_place(cache: Any, room: int) -> Any:
     """Let a ``DynamicCache`` take about ``room`` more tokens per row without copying its whole KV
-    at every step (``GrowingLayer``); the same numbers as concatenating. -> the cache."""
+    at every step (``GrowingLayer``; a batch selection copies the buffer with its room); the same
+    numbers as concatenating. -> the cache."""
     cls = _growing_layer()
     for layer in cache.layers:
         if type(layer) is cls.__base__:  # a plain DynamicLayer (not a sliding-window one)

@@ -25,6 +25,7 @@ import torch
 
 from agentprm_bench.agents.base import ActionSample, History, Policy
 from agentprm_bench.agents.prompt import ACTION_PREFIX, build_messages, parse_action, render_prompt
+from agentprm_bench.attention import use_grouped_attention
 from agentprm_bench.errors import UserError
 from agentprm_bench.kvcache import RowKV, common_prefix, crop, grow_in_place, left_padded, row_kv, with_cache
 from agentprm_bench.schema import check_digest, fits, read_json
@@ -72,7 +73,7 @@ def load_local_model(path: str | Path, device: str | None = None, dtype: str | N
         check_digest(path / "model.safetensors", read_json(meta, fix).get("weights_sha256"), meta, fix)
     try:
         tokenizer = load_tokenizer(path)
-        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch_dtype)
+        model = use_grouped_attention(AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch_dtype))
     except Exception as exc:  # noqa: BLE001 - whatever a damaged directory makes transformers/safetensors raise
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise UserError(f"could not load the model in {path} ({first}); "
@@ -259,6 +260,8 @@ class HFPolicy(Policy):
         prefix it shares with prompt b's ids is not read again. Prompts repeated in ``texts`` (k
         samples of one history) share one prefill, counted on their first row. With ``keep``, the
         second value holds each row's state after its reply, for the next turn's prompt."""
+        from transformers import DynamicCache
+
         tok, pad = self.tokenizer, self.tokenizer.pad_token_id
         unique = list(dict.fromkeys(texts))  # k samples of one history share one prefill
         first: dict[str, int] = {}  # prompt -> its first row
@@ -280,8 +283,12 @@ class HFPolicy(Policy):
             attn[u, width + suffix - (len(p_ids) - c):] = 1
         ids, attn = ids.to(self.device), attn.to(self.device)
         pos = (attn.cumsum(-1) - 1).clamp(min=0)
-        out, past = with_cache(self.model, left_padded(reuse, width), input_ids=ids, attention_mask=attn,
-                               position_ids=pos[:, width:])
+        eos, limit, n = tok.eos_token_id, max_new_tokens or self.max_new_tokens, len(texts)
+        # the prompt's KV goes into a buffer with room for the reply: decoding steps write there,
+        # not into a copy of the whole KV each
+        past = left_padded(reuse, width)
+        past = grow_in_place(DynamicCache(config=self.model.config) if past is None else past, limit)
+        out, past = with_cache(self.model, past, input_ids=ids, attention_mask=attn, position_ids=pos[:, width:])
         logits = out.logits[:, -1]
         where = {t: u for u, t in enumerate(unique)}
         rows = torch.tensor([where[t] for t in texts], device=self.device)
@@ -289,8 +296,6 @@ class HFPolicy(Policy):
             past.batch_select_indices(rows)
             logits, attn, pos = logits[rows], attn[rows], pos[rows]
         n_in = [len(prompt_ids[u]) - cached[u] if first[texts[b]] == b else 0 for b, u in enumerate(rows.tolist())]
-        eos, limit, n = tok.eos_token_id, max_new_tokens or self.max_new_tokens, len(texts)
-        grow_in_place(past, limit)  # the decoding steps write into spare room, not a copy of the KV each
         generated: list[list[int]] = [[] for _ in texts]
         fed: list[list[int]] = [[] for _ in texts]  # generated tokens whose KV is in ``past``
         done = [False] * n

@@ -29,6 +29,7 @@ from torch import nn
 
 from agentprm_bench.agents.base import History
 from agentprm_bench.agents.prompt import ACTION_PREFIX, build_messages, render_prompt
+from agentprm_bench.attention import use_grouped_attention
 from agentprm_bench.errors import UserError
 from agentprm_bench.jsonl import write_text_atomic
 from agentprm_bench.kvcache import RowKV, common_prefix, left_padded, row_kv, with_cache
@@ -167,7 +168,7 @@ class RewardModel:
         if not (path / "config.json").is_file():
             raise UserError(f"backbone directory {path} not found (no config.json); pass a local transformers "
                             f"model directory or train the default policy with `agentprm-bench train-policy`")
-        backbone = AutoModel.from_pretrained(path, local_files_only=True, dtype=dtype)
+        backbone = use_grouped_attention(AutoModel.from_pretrained(path, local_files_only=True, dtype=dtype))
         tokenizer = load_tokenizer(path)
         return cls(ValueHeadModel(backbone), tokenizer, {**meta, "backbone": str(path)},
                    device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -205,7 +206,7 @@ class RewardModel:
                      "re-train the reward model or restore the directory")
         try:
             config = AutoConfig.from_pretrained(path, local_files_only=True)
-            model = ValueHeadModel(AutoModel.from_config(config))
+            model = ValueHeadModel(use_grouped_attention(AutoModel.from_config(config)))
             model.load_state_dict(load_file(str(path / WEIGHTS)), strict=True)
             tokenizer = load_tokenizer(path)
         except Exception as exc:  # noqa: BLE001 - whatever a damaged directory makes transformers/safetensors raise

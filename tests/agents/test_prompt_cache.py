@@ -110,13 +110,15 @@ def test_act_cached_extends_the_state_it_is_given(long_model_dir, env):
 
 
 def test_a_growing_cache_holds_what_concatenation_holds_without_copying_each_step(tiny_model_dir):
-    """grow_in_place: decoding steps of 1 and of several tokens give the logits of a plain cache, and
-    after the first step new tokens go into the same buffer (no copy of the whole KV per step)."""
-    from transformers import AutoModelForCausalLM
+    """grow_in_place: a prefill, a batch selection (k samples of one prompt) and decoding steps of
+    1 and of several tokens give the logits of a plain cache; the prefill's buffer has room for the
+    reply, so after the selection new tokens go into one buffer (no copy of the whole KV per step)."""
+    from transformers import AutoModelForCausalLM, DynamicCache
 
     from agentprm_bench.kvcache import grow_in_place
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    rows = torch.tensor([0, 0, 1, 2, 2])
 
     def decode(grow: bool) -> tuple[list[torch.Tensor], list[int]]:
         g = torch.Generator().manual_seed(0)
@@ -125,23 +127,24 @@ def test_a_growing_cache_holds_what_concatenation_holds_without_copying_each_ste
         attn[0, :4] = 0  # a left-padded row
         pos = (attn.cumsum(-1) - 1).clamp(min=0)
         with torch.no_grad():
-            out, past = with_cache(model, None, input_ids=ids, attention_mask=attn, position_ids=pos)
-            if grow:
-                grow_in_place(past, 8)
-            logits, buffers = [out.logits[:, -1]], []
+            past = grow_in_place(DynamicCache(config=model.config), 8) if grow else None
+            out, past = with_cache(model, past, input_ids=ids, attention_mask=attn, position_ids=pos)
+            past.batch_select_indices(rows)
+            attn, pos = attn[rows], pos[rows]
+            logits, buffers = [out.logits[rows, -1]], [past.layers[0].keys.data_ptr()]
             for q in (1, 3, 1, 2):
-                new = torch.randint(5, 200, (3, q), generator=g)
-                attn = torch.cat([attn, torch.ones(3, q, dtype=torch.long)], -1)
+                new = torch.randint(5, 200, (5, q), generator=g)
+                attn = torch.cat([attn, torch.ones(5, q, dtype=torch.long)], -1)
                 step = pos[:, -1:] + torch.arange(1, q + 1)[None]
                 pos = torch.cat([pos, step], -1)
                 out, past = with_cache(model, past, input_ids=new, attention_mask=attn, position_ids=step)
                 logits.append(out.logits[:, -1])
                 buffers.append(past.layers[0].keys.data_ptr())
-        assert past.layers[0].keys.shape[2] == 20 + 7
+        assert past.layers[0].keys.shape[:3] == (5, model.config.num_key_value_heads, 20 + 7)
         return logits, buffers
 
     plain, _ = decode(False)
     grown, buffers = decode(True)
     for a, b in zip(plain, grown):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
-    assert len(set(buffers)) == 1  # one buffer from the first decoding step on
+        assert torch.equal(a, b)
+    assert len(set(buffers)) == 1  # the rows selected with the buffer's room take every decoding step
