@@ -22,7 +22,8 @@
 # kept (POLICIES=DIR for another place): each is installed as ENV's default policy before the
 # sweeps (`build-defaults --policy-from`), since a build on another CPU trains other bits; the script
 # stops with the fix if the cache already holds another default. Without one, the default is built.
-# Every sweep is resumable: a killed run re-run with the same arguments skips the cells it wrote.
+# Every sweep is resumable: a killed run re-run with the same arguments skips the cells it wrote
+# (and a beam cell resumes from the task groups it finished).
 # Two cores: run two invocations at once on different (env, seed) with OMP_NUM_THREADS=1, e.g.
 #   OMP_NUM_THREADS=1 bash benchmarks/reproduce.sh runs/repro-v1 textcraft 0 bon &
 #   OMP_NUM_THREADS=1 bash benchmarks/reproduce.sh runs/repro-v1 textcraft 1 bon &

@@ -37,6 +37,7 @@ from agentprm_bench.provenance import stamp
 from agentprm_bench.search.bon import aggregate, sampling_compute, select
 from agentprm_bench.search.compute import SearchCompute
 from agentprm_bench.search.methods import METHODS, Method
+from agentprm_bench.search.partial import Group, finished_groups, partial_file, save_group
 from agentprm_bench.search.results import RESULTS, ResultRecord, TaskResult, bootstrap_ci
 from agentprm_bench.search.scorers import StepScorer
 
@@ -93,9 +94,14 @@ def run(cfg: RunConfig, progress: bool = True, scorer: StepScorer | None = None,
     elif scorer is not None:
         rm_id = {"scorer": type(scorer).__name__}
     budget = 1 if method.name == "greedy" else cfg.budget
+    partial = None  # beam: where finished task groups are kept, if the run loaded its own models
     if cfg.search == "beam":
-        tasks, compute, width, expand = _beam(cfg, entry, policy, scorer, task_ids, progress)
         described = policy.describe()
+        if given_policy is None and rm_id is not None and "path" in rm_id:
+            partial = partial_file(cfg.out, {"config": {k: v for k, v in asdict(cfg).items() if k != "out"},
+                                             "policy": described, "reward_model": rm_id, "nodes": BEAM_NODES,
+                                             **stamp()})
+        tasks, compute, width, expand = _beam(cfg, entry, policy, scorer, task_ids, progress, partial)
         search = "beam"
     else:
         pool = _pool(cfg, entry, policy_name, options, task_ids, budget, progress) if given_policy is None else \
@@ -118,6 +124,8 @@ def run(cfg: RunConfig, progress: bool = True, scorer: StepScorer | None = None,
     with exclusive(out):  # one appending writer at a time
         repair_tail(out / RESULTS)
         append_records(out / RESULTS, [record.to_json()])
+    if partial is not None:
+        partial.unlink(missing_ok=True)  # the record holds it all now
     return record
 
 
@@ -272,21 +280,31 @@ def _score_cached(scorer: StepScorer, trajs: list[Trajectory]) -> list[tuple[np.
 
 
 def _beam(cfg: RunConfig, entry: EnvEntry, policy: Policy, scorer: Any, task_ids: list[int],
-          progress: bool) -> tuple[list[TaskResult], SearchCompute, int, int]:
+          progress: bool, partial: Path | None) -> tuple[list[TaskResult], SearchCompute, int, int]:
     """Beam search over the tasks, batched across tasks: as many tasks at once as keep about
-    ``BEAM_NODES`` candidate paths (each with its reward-model cache) alive per depth."""
+    ``BEAM_NODES`` candidate paths (each with its reward-model cache) alive per depth. With
+    ``partial``, each finished group is saved there and groups saved by a killed attempt are
+    taken from it instead of searched again (``search.partial``)."""
     from agentprm_bench.search.beam import beam_search_many
 
     width, expand = beam_shape(cfg.budget, cfg.expand)
     group = max(1, BEAM_NODES // (width * expand))
+    done = finished_groups(partial) if partial is not None else {}
     compute, results = SearchCompute(), []
     bar = progress_bar(total=len(task_ids), desc=f"beam@{width}x{expand} {cfg.method}", disable=not progress)
     for start in range(0, len(task_ids), group):
         tids = task_ids[start:start + group]
-        (best, _), part = beam_search_many(entry.env_id, tids, policy, scorer, width, expand, cfg.seed,
-                                           {"split": cfg.split})
+        saved = done.get(start)
+        if saved is not None and list(saved.task_ids) == tids:
+            part, found = saved.compute, list(saved.results)
+        else:
+            (best, _), part = beam_search_many(entry.env_id, tids, policy, scorer, width, expand, cfg.seed,
+                                               {"split": cfg.split})
+            found = [TaskResult(tid, b.reward, float(b.won), -1, b.score) for tid, b in zip(tids, best)]
+            if partial is not None:
+                save_group(partial, Group(start, tuple(tids), tuple(found), part))
         compute.add(part)
-        results += [TaskResult(tid, b.reward, float(b.won), -1, b.score) for tid, b in zip(tids, best)]
+        results += found
         bar.update(len(tids))
     bar.close()
     return results, compute, width, expand

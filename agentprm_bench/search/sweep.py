@@ -2,7 +2,8 @@
 
 Each cell is one ``run`` appended to OUT/results.jsonl. Cells whose key is already there are
 skipped, so a killed sweep re-run with the same options finishes the grid with no duplicates
-(a cell cut mid-way is re-run whole). ``none`` and ``greedy`` run once per env with BoN-style
+(a Best-of-N cell cut mid-way is re-run whole; a beam cell resumes from its finished task groups,
+``search.partial``). ``none`` and ``greedy`` run once per env with BoN-style
 sampling (``none`` at every budget, ``greedy`` at budget 1); beam cells need a reward model
 and a budget of at least the expansion M.
 """

@@ -64,3 +64,19 @@ class CountingPolicy(Policy):
 def bench_home(tmp_path, monkeypatch):
     monkeypatch.setenv("AGENTPRM_BENCH_HOME", str(tmp_path / "home"))
     return tmp_path / "home"
+
+
+@pytest.fixture(scope="session")
+def untrained_rm(tiny_model_dir, tmp_path_factory):
+    """A valid agentprm checkpoint with a random head (scores differ, selection is arbitrary)."""
+    import torch
+
+    from agentprm_bench.prm.model import RewardModel
+
+    torch.manual_seed(0)
+    rm = RewardModel.from_backbone(tiny_model_dir, {"kind": "agentprm", "max_obs_chars": 200, "max_len": 2048},
+                                   device="cpu")
+    torch.nn.init.normal_(rm.model.head.weight, std=0.3)
+    path = tmp_path_factory.mktemp("rm")
+    rm.save(path)
+    return path

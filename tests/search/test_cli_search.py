@@ -9,26 +9,10 @@ import time
 from dataclasses import replace
 from io import StringIO
 
-import pytest
-
 from agentprm_bench.cli import main
 from agentprm_bench.prm.model import RewardModel
 from agentprm_bench.schema import file_digest
 from agentprm_bench.search.results import read_results
-
-
-@pytest.fixture(scope="module")
-def untrained_rm(tiny_model_dir, tmp_path_factory):
-    """A valid agentprm checkpoint with a random head (scores differ, selection is arbitrary)."""
-    import torch
-
-    torch.manual_seed(0)
-    rm = RewardModel.from_backbone(tiny_model_dir, {"kind": "agentprm", "max_obs_chars": 200, "max_len": 2048},
-                                   device="cpu")
-    torch.nn.init.normal_(rm.model.head.weight, std=0.3)
-    path = tmp_path_factory.mktemp("rm")
-    rm.save(path)
-    return path
 
 
 def test_run_prints_a_summary_and_appends_a_record(tmp_path, bench_home, untrained_rm):
