@@ -73,7 +73,8 @@ def load_local_model(path: str | Path, device: str | None = None, dtype: str | N
         check_digest(path / "model.safetensors", read_json(meta, fix).get("weights_sha256"), meta, fix)
     try:
         tokenizer = load_tokenizer(path)
-        model = use_grouped_attention(AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch_dtype))
+        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch_dtype)
+        use_grouped_attention(model)  # no copy of the KV on multi-token steps; the same numbers
     except Exception as exc:  # noqa: BLE001 - whatever a damaged directory makes transformers/safetensors raise
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise UserError(f"could not load the model in {path} ({first}); "
