@@ -88,15 +88,19 @@ def _growing_layer() -> type:
 
         room = 0
 
+        def _buffered(self) -> bool:
+            """Whether keys and values are the filled part of this layer's buffer (not replaced)."""
+            kb = getattr(self, "_kbuf", None)
+            return kb is not None and self.keys.numel() > 0 and self.keys.data_ptr() == kb.data_ptr()
+
         def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
                    ) -> tuple[torch.Tensor, torch.Tensor]:
             if not self.is_initialized:
                 self.lazy_initialization(key_states, value_states)
             n, q = (self.keys.shape[-2] if self.keys.numel() else 0), key_states.shape[-2]
             kb, vb = getattr(self, "_kbuf", None), getattr(self, "_vbuf", None)
-            if (kb is None or not self.keys.numel() or self.keys.data_ptr() != kb.data_ptr()
-                    or self.keys.shape[:2] != key_states.shape[:2] or n + q > kb.shape[2]):
-                # the first step, or the cache was replaced (a batch selection): a buffer with room
+            if not self._buffered() or self.keys.shape[:2] != key_states.shape[:2] or n + q > kb.shape[2]:
+                # the first step, keys replaced from outside, or no room left: a new buffer with room
                 shape = (*key_states.shape[:2], n + q + self.room, key_states.shape[3])
                 kb, vb = key_states.new_empty(shape), value_states.new_empty(shape)
                 if n:
@@ -108,10 +112,10 @@ def _growing_layer() -> type:
 
         def batch_select_indices(self, indices: torch.Tensor) -> None:
             """Rows ``indices`` of the buffer, room included (one copy; the next step writes in place)."""
-            kb, n = getattr(self, "_kbuf", None), self.get_seq_length()
-            if kb is None or not n or self.keys.data_ptr() != kb.data_ptr():
+            if not self._buffered():
                 return super().batch_select_indices(indices)
-            self._kbuf, self._vbuf = kb[indices], self._vbuf[indices]
+            n = self.keys.shape[-2]
+            self._kbuf, self._vbuf = self._kbuf[indices], self._vbuf[indices]
             self.keys, self.values = self._kbuf[:, :, :n], self._vbuf[:, :, :n]
 
     return GrowingLayer

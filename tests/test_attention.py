@@ -1,4 +1,4 @@
-"""Grouped-query attention without repeat_kv: the same numbers as transformers' sdpa, without repeat_kv."""
+"""Grouped-query attention: the same numbers as transformers' sdpa, without repeat_kv."""
 
 from __future__ import annotations
 
