@@ -65,10 +65,14 @@ def curve_table(df: pd.DataFrame, search: str) -> str:
 
 
 def pick_pairs(pairs: pd.DataFrame, env: str) -> pd.DataFrame:
-    """The env's paired rows pooled over seeds where there are several, else the one seed's."""
+    """The env's paired rows, per pair of methods at a search and budget: pooled over the seeds where it
+    was measured on several, else its one seed's row (e.g. beam search on seed 0 while Best-of-N has
+    three)."""
     own = pairs[pairs.env == env]
+    key = ["search", "budget", "method_a", "method_b"]
     pooled = own[own.seed == "all"]
-    return pooled if not pooled.empty else own
+    lone = own[own.seed != "all"].groupby(key).filter(lambda g: len(g) == 1)
+    return pd.concat([pooled, lone]) if not lone.empty else pooled
 
 
 def oriented(pairs: pd.DataFrame, a: str, b: str, search: str, budget: int) -> dict | None:
@@ -105,10 +109,12 @@ def agentprm_table(pairs: pd.DataFrame, search: str, budgets: dict[int, str]) ->
     return to_markdown(pd.DataFrame(rows)) if rows else ""
 
 
-def findings(env: str, df: pd.DataFrame, pairs: pd.DataFrame, eff: pd.DataFrame) -> list[str]:
-    """Sentences on one env, each comparison naming its paired test. ``env`` as it appears in them (with
-    ``env_label``'s seed note where there are fewer than ``MIN_SEEDS``)."""
+def findings(labels: dict[str, str], df: pd.DataFrame, pairs: pd.DataFrame, eff: pd.DataFrame) -> list[str]:
+    """Sentences on one env, each comparison naming its paired test. ``labels``: search ("bon", "beam")
+    -> the env as it appears in that search's sentences (with ``env_label``'s seed note where that
+    search has fewer than ``MIN_SEEDS`` seeds)."""
     out = []
+    env = labels["bon"]
     bon = df[df.search == "bon"]
     if not bon.empty:
         budgets = sorted(bon.budget.unique())
@@ -130,7 +136,7 @@ def findings(env: str, df: pd.DataFrame, pairs: pd.DataFrame, eff: pd.DataFrame)
                 line += f"; {NAMES[best.method]} − AgentPRM {describe(t)}" if t else ""
             out.append(line + ".")
     for row in eff[eff.method == "agentprm"].itertuples():
-        search = "Best-of-N" if row.search == "bon" else "beam search"
+        search, env = "Best-of-N" if row.search == "bon" else "beam search", labels[row.search]
         base = NAMES.get(row.baseline, row.baseline)
         if math.isnan(row.method_budget):
             rule = (f"{env}, {search}: AgentPRM is not credited with {base}'s best ({row.baseline_best:.3f}"
@@ -156,7 +162,7 @@ def findings(env: str, df: pd.DataFrame, pairs: pd.DataFrame, eff: pd.DataFrame)
                        f"total tokens {row.all_token_ratio:.2f}; "
                        f"AgentPRM − {base} there {signed(row.paired_diff)} [{row.paired_ci_low:+.3f}, "
                        f"{row.paired_ci_high:+.3f}], {fmt_p(row.paired_p)}.")
-    beam = df[df.search == "beam"]
+    beam, env = df[df.search == "beam"], labels["beam"]
     for budget in sorted(beam.budget.unique()):
         shape = beam[beam.budget == budget].iloc[0]
         for b in ("orm", "pvm"):
@@ -231,17 +237,22 @@ def report(results: Path) -> tuple[str, list[str]]:
                   f"metric {own.metric.iloc[0]}. "
                   + policy_line([r for r in records if r.env_id.split("/")[-1] == env]), ""]
         env_pairs = pick_pairs(pairs, env)
+        labels = {}
         for search, title in (("bon", "Best-of-N"), ("beam", "Beam search")):
+            searched = sorted(own_frame[own_frame.search == search].seed.unique()) or seeds
+            labels[search] = env_label(env, searched)
             table = curve_table(own, search)
             if not table:
                 continue
+            if searched != seeds:  # e.g. beam search run on fewer seeds than Best-of-N so far
+                title += f" ({'seed' if len(searched) == 1 else 'seeds'} {', '.join(map(str, searched))} only)"
             runs = own[own.search == search].sort_values("budget")
             budgets = {int(r.budget): f"@{r.budget}" if search == "bon" else f"@{r.width}x{r.expand}"
                        for r in runs.itertuples()}
             lines += [f"### {title}", "", table, "AgentPRM against each other method, paired "
                       "(diff [95% CI] sign-flip p):", "", agentprm_table(env_pairs, search, budgets)]
         lines += ["### What the largest budget of each method cost (mean over seeds)", "", cost_table(own)]
-        said = findings(env_label(env, seeds), own, env_pairs, eff[eff.env == env])
+        said = findings(labels, own, env_pairs, eff[eff.env == env])
         lines += ["### Findings", ""] + [f"- {s}" for s in said] + [""]
         all_findings += said
     return "\n".join(lines), all_findings

@@ -90,6 +90,32 @@ def test_findings_of_an_env_with_fewer_than_three_seeds_name_their_seeds(script,
     assert said and all(s.startswith("TextCraft-v1, ") for s in said), said
 
 
+def test_beam_search_on_fewer_seeds_than_best_of_n_is_paired_on_its_seed_and_says_which(script, results):
+    """Beam search run on seed 0 while Best-of-N has three seeds (a reproduction under way): its table
+    and every sentence on it name seed 0, and its pairs are that seed's paired tests (no pooled row)."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from agentprm_bench.report.stats import paired
+
+    write_seed(results, 2, VALUES[0], plain=False)
+    beam = {"agentprm": [1, 1, 1, 1, 0, 0, 0, 0], "orm": [1, 0, 0, 0, 0, 0, 0, 0]}
+    with (results / "textcraft" / "seed0" / "results.jsonl").open("a") as f:
+        for m, v in beam.items():
+            f.write(json.dumps(replace(record(m, 0, 4, v, search="beam"), width=2, expand=2).to_json()) + "\n")
+    text, said = script.report(results)
+    assert "### Best-of-N\n" in text and "### Beam search (seed 0 only)\n" in text
+    t = paired(np.array(beam["agentprm"], float), np.array(beam["orm"], float), seed=0)
+    assert t.diff == pytest.approx(0.375) and t.p_value == pytest.approx(2 / 8)  # three tasks differ, all one way
+    on_beam = [s for s in said if "beam" in s]
+    assert f"TextCraft-v1 (seed 0 only), beam @2x2: AgentPRM − ORM +0.375 [{t.ci_low:+.3f}, {t.ci_high:+.3f}], " \
+           f"p = 0.25" in "\n".join(on_beam), on_beam
+    assert on_beam and all(s.startswith("TextCraft-v1 (seed 0 only), ") for s in on_beam), on_beam
+    assert all(s.startswith("TextCraft-v1, ") for s in said if s not in on_beam), said
+    assert "| ORM | process vs outcome reward | +0.375 [" in text  # the beam's paired table is filled
+
+
 def test_readme_block_is_replaced_and_markers_are_required(script, results, tmp_path):
     _, said = script.report(results)
     readme = tmp_path / "README.md"
