@@ -5,15 +5,18 @@ path, given a padding mask and more than one query token (a prefill onto a cache
 chain of forced tokens, a reward model reading a new step), copies every key and value head ``g``
 times (``repeat_kv``) before calling ``scaled_dot_product_attention``: with a cache of thousands of
 positions that copy costs about as much as the attention itself (py-spy, BabyAI beam search: ~20%
-of the time). Here attention runs ``g`` times instead, once per query head of each group, on the
-key/value heads in place: query heads ``r, g + r, 2g + r, ...`` against key/value heads ``0, 1, 2,
-...``. Each call has the shapes of the repeated one per head (``Q`` query rows, the same keys), so
-the kernel does the same arithmetic and the output is the same bit for bit (a test compares with
-``==``; stacking the ``g`` heads along the query axis in one call instead changes the matrix shapes
-and measured last-bit differences).
+of the time). Here the key/value heads go to ``scaled_dot_product_attention`` as they are, with
+``enable_gqa=True``: torch's CPU kernel maps query head ``i`` to key/value head ``i // g`` itself
+(the heads ``repeat_kv`` would have copied there) and divides the work among threads as for the
+repeated call, so the output is the same bit for bit (tests compare with ``==`` at one and at two
+threads; two earlier designs were not: the ``g`` heads of a group stacked along the query axis in
+one call, and one call per query head of a group, which differed at several threads).
 
 Only where no gradient is taken: a training step keeps transformers' arithmetic (its backward sums
 the ``g`` copies' gradients in its own order), so trained weights do not change with this module.
+Only on the CPU: with a mask, CUDA's ``enable_gqa`` falls back to the math kernel (transformers
+uses it there only without a mask), and on one H200 the copy was cheap (``benchmarks/
+attention_check.py``, performance.md).
 """
 
 from __future__ import annotations
@@ -31,21 +34,18 @@ def grouped_attention(module: Any, query: torch.Tensor, key: torch.Tensor, value
                       is_causal: bool | None = None, **kwargs: Any) -> tuple[torch.Tensor, None]:
     """Attention for ``query`` (B, H, Q, D) over ``key``/``value`` (B, H/g, K, D) under
     ``attention_mask`` (B or 1, 1, Q, K) -> ((B, Q, H, D), None); transformers' sdpa function where
-    this does not apply (one query token, no mask, a mask per head, gradients, extra terms)."""
+    this does not apply (one query token, no mask, a mask per head, gradients, extra terms, a GPU)."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    g = getattr(module, "num_key_value_groups", 1)
-    b, h, q, d = query.shape
-    if (g == 1 or q == 1 or attention_mask is None or attention_mask.dim() != 4 or attention_mask.shape[1] != 1
-            or torch.is_grad_enabled() or kwargs.get("position_bias") is not None
-            or kwargs.get("softcap") is not None or kwargs.get("output_attentions")):
+    if (getattr(module, "num_key_value_groups", 1) == 1 or query.shape[2] == 1 or query.device.type != "cpu"
+            or attention_mask is None or attention_mask.dim() != 4 or attention_mask.shape[1] != 1 or torch.is_grad_enabled()
+            or kwargs.get("position_bias") is not None or kwargs.get("softcap") is not None
+            or kwargs.get("output_attentions")):
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       is_causal=is_causal, **kwargs)
-    kv = h // g
-    query = query.reshape(b, kv, g, q, d)  # query head j*g + r reads key/value head j
-    outs = [torch.nn.functional.scaled_dot_product_attention(
-        query[:, :, r], key, value, attn_mask=attention_mask, dropout_p=dropout, scale=scaling) for r in range(g)]
-    return torch.stack(outs, 2).reshape(b, h, q, outs[0].shape[-1]).transpose(1, 2).contiguous(), None
+    out = torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask,
+                                                           dropout_p=dropout, scale=scaling, enable_gqa=True)
+    return out.transpose(1, 2).contiguous(), None
 
 
 @functools.cache

@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny (untrained) local model directory and a fake OpenAI completions server."""
+"""Shared fixtures: a tiny (untrained) local model directory, a fake OpenAI completions server, and
+torch's thread count restored after every test."""
 
 from __future__ import annotations
 
@@ -7,6 +8,18 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """Each test starts with the process's torch threads: the CLI sets them (``--threads``), and a test
+    that runs it in-process must not leave later tests at its count (results can depend on it)."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != before:
+        torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

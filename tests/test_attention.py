@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from agentprm_bench.attention import NAME, use_grouped_attention
-from agentprm_bench.kvcache import with_cache
+from tests.cached_steps import prefill_then_steps
 
 
 def _model(heads: int, kv_heads: int):
@@ -26,25 +26,18 @@ def _run(model, steps=(5, 1, 3)) -> list[torch.Tensor]:
     ids = torch.randint(0, 97, (3, 40), generator=g)
     attn = torch.ones_like(ids)
     attn[1, :9], attn[2, :23] = 0, 0
-    pos = (attn.cumsum(-1) - 1).clamp(min=0)
-    out, past = with_cache(model, None, input_ids=ids, attention_mask=attn, position_ids=pos)
-    logits = [out.logits]
-    for q in steps:
-        new = torch.randint(0, 97, (3, q), generator=g)
-        attn = torch.cat([attn, torch.ones(3, q, dtype=torch.long)], -1)
-        step = pos[:, -1:] + torch.arange(1, q + 1)[None]
-        pos = torch.cat([pos, step], -1)
-        out, past = with_cache(model, past, input_ids=new, attention_mask=attn, position_ids=step)
-        logits.append(out.logits)
-    return logits
+    return [out.logits for out, _ in prefill_then_steps(model, ids, attn, steps, (0, 97), g)]
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
 @pytest.mark.parametrize("heads,kv_heads", [(4, 2), (4, 1), (6, 3)])
-def test_grouped_attention_gives_sdpa_logits_exactly_and_copies_no_kv(monkeypatch, heads, kv_heads):
-    """Prefill over left padding and cached multi-token steps: the logits equal sdpa's bit for bit,
-    and repeat_kv (the copy of every key/value head) is never called."""
+def test_grouped_attention_gives_sdpa_logits_exactly_and_copies_no_kv(monkeypatch, heads, kv_heads, n_threads):
+    """Prefill over left padding and cached multi-token steps give sdpa's logits bit for bit, and
+    repeat_kv (the copy of every key/value head) is never called; at two threads too, where one
+    attention call per query head of a group (an earlier design) differed for (4, 1) and (6, 3)."""
     import transformers.integrations.sdpa_attention as sdpa
 
+    torch.set_num_threads(n_threads)  # conftest restores it
     plain = _model(heads, kv_heads)
     grouped = use_grouped_attention(copy.deepcopy(plain))
     assert grouped.config._attn_implementation == NAME

@@ -10,6 +10,7 @@ import torch
 from agentprm_bench.agents.base import History, make_policy
 from agentprm_bench.agents.rollout import collect_in_memory
 from agentprm_bench.kvcache import common_prefix, crop, left_padded, row_kv, with_cache
+from tests.cached_steps import prefill_then_steps
 
 
 def _play(model_dir, cache: bool, env: str, **options):
@@ -125,19 +126,13 @@ def test_a_growing_cache_holds_what_concatenation_holds_without_copying_each_ste
         ids = torch.randint(5, 200, (3, 20), generator=g)
         attn = torch.ones_like(ids)
         attn[0, :4] = 0  # a left-padded row
-        pos = (attn.cumsum(-1) - 1).clamp(min=0)
         with torch.no_grad():
             past = grow_in_place(DynamicCache(config=model.config), 8) if grow else None
-            out, past = with_cache(model, past, input_ids=ids, attention_mask=attn, position_ids=pos)
-            past.batch_select_indices(rows)
-            attn, pos = attn[rows], pos[rows]
+            forwards = prefill_then_steps(model, ids, attn, (1, 3, 1, 2), (5, 200), g, past, rows)
+            out, _ = next(forwards)
+            _, past = next(forwards)  # right after the selection
             logits, buffers = [out.logits[rows, -1]], [past.layers[0].keys.data_ptr()]
-            for q in (1, 3, 1, 2):
-                new = torch.randint(5, 200, (5, q), generator=g)
-                attn = torch.cat([attn, torch.ones(5, q, dtype=torch.long)], -1)
-                step = pos[:, -1:] + torch.arange(1, q + 1)[None]
-                pos = torch.cat([pos, step], -1)
-                out, past = with_cache(model, past, input_ids=new, attention_mask=attn, position_ids=step)
+            for out, past in forwards:
                 logits.append(out.logits[:, -1])
                 buffers.append(past.layers[0].keys.data_ptr())
         assert past.layers[0].keys.shape[:3] == (5, model.config.num_key_value_heads, 20 + 7)
