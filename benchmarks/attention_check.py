@@ -1,8 +1,11 @@
 """Grouped-query attention (``agentprm_bench.attention``) against transformers' sdpa on one device:
-the same logits, and what it changes in a beam search's time. Meant for a GPU (CUDA's sdpa picks
-other kernels than the CPU's; the unit tests run on the CPU only), runs on the CPU as well.
+the same logits, and what it changes in a beam search's time, at ``--threads`` CPU threads.
 
-    python benchmarks/attention_check.py --device cuda --dtype bf16 --tasks 2 --shape 8x8
+    python benchmarks/attention_check.py --device cpu --threads 2 --tasks 2 --shape 4x4
+
+Since 10bb6e7 the library leaves CUDA tensors to transformers, so on a GPU both rows run the same
+path; the GPU numbers in results/performance.md were taken at 6a32844 (one call per query head,
+used on CUDA too then).
 
 1. Logits: the kept default policy (``--policies DIR``, ``DIR/ENV``) read once with each attention,
    on a left-padded batch of three prompts (up to ``--prompt`` tokens) and then cached steps of
