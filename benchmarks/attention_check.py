@@ -35,8 +35,8 @@ from agentprm_bench.agents.hf import load_local_model
 from agentprm_bench.attention import NAME
 from agentprm_bench.envs import resolve_env
 from agentprm_bench.kvcache import with_cache
-from agentprm_bench.prm.model import RewardModel
 from agentprm_bench.search.beam import beam_search_many
+from timing_rm import random_head_rm  # benchmarks/, beside this script
 
 
 def _logits(model, device: str, prompt: int, vocab: int) -> list[torch.Tensor]:
@@ -70,10 +70,7 @@ def _beam(args, entry, tasks, attention: str) -> str:
     """One timed beam search -> its table row; ``attention``: grouped (the library's) or sdpa."""
     model = f"{args.policies}/{args.env}"
     width, expand = map(int, args.shape.split("x"))
-    torch.manual_seed(0)
-    rm = RewardModel.from_backbone(model, {"kind": "agentprm", "max_obs_chars": 1200, "max_len": 2048},
-                                   device=args.device)
-    torch.nn.init.normal_(rm.model.head.weight, std=0.5)
+    rm = random_head_rm(model, device=args.device)
     policy = make_policy("hf", model=model, temperature=0.7, device=args.device, dtype=args.dtype.split(",")[0])
     if attention == "sdpa":
         policy.model.set_attn_implementation("sdpa")

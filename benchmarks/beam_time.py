@@ -22,8 +22,8 @@ import torch
 
 from agentprm_bench.agents.base import make_policy
 from agentprm_bench.envs import resolve_env
-from agentprm_bench.prm.model import RewardModel
 from agentprm_bench.search.beam import beam_search_many
+from timing_rm import random_head_rm  # benchmarks/, beside this script
 
 
 def main() -> None:
@@ -39,9 +39,7 @@ def main() -> None:
     entry = resolve_env(args.env)
     model = f"{args.policies}/{args.env}"
     tasks = list(entry.load_class().splits()["test"][: args.tasks])
-    torch.manual_seed(0)
-    rm = RewardModel.from_backbone(model, {"kind": "agentprm", "max_obs_chars": 1200, "max_len": 2048}, device="cpu")
-    torch.nn.init.normal_(rm.model.head.weight, std=0.5)
+    rm = random_head_rm(model)
     policy = make_policy("hf", model=model, temperature=0.7)
     t0 = time.perf_counter()
     (best, _), c = beam_search_many(entry.env_id, tasks, policy, rm, width, expand, seed=0,

@@ -40,6 +40,7 @@ from agentprm_bench.agents.base import make_policy
 from agentprm_bench.envs import resolve_env
 from agentprm_bench.prm.model import RewardModel
 from agentprm_bench.search.beam import beam_search, beam_search_many
+from timing_rm import random_head_rm  # benchmarks/, beside this script
 
 
 def small_rm(seed: int = 0, max_len: int = 32768) -> RewardModel:
@@ -144,10 +145,7 @@ def policy_cache(args: argparse.Namespace) -> None:
         if args.rm:
             rm = RewardModel.load(args.rm)
         else:
-            torch.manual_seed(0)
-            rm = RewardModel.from_backbone(model, {"kind": "agentprm", "max_obs_chars": 1200,
-                                                   "max_len": args.rm_max_len or 2048}, device="cpu")
-            torch.nn.init.normal_(rm.model.head.weight, std=0.5)
+            rm = random_head_rm(model, max_len=args.rm_max_len or 2048)
         walls: dict[bool, list[float]] = {True: [], False: []}
         runs = {}
         for r in range(args.rounds):
