@@ -38,9 +38,9 @@ def grouped_attention(module: Any, query: torch.Tensor, key: torch.Tensor, value
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     if (getattr(module, "num_key_value_groups", 1) == 1 or query.shape[2] == 1 or query.device.type != "cpu"
-            or attention_mask is None or attention_mask.dim() != 4 or attention_mask.shape[1] != 1 or torch.is_grad_enabled()
-            or kwargs.get("position_bias") is not None or kwargs.get("softcap") is not None
-            or kwargs.get("output_attentions")):
+            or attention_mask is None or attention_mask.dim() != 4 or attention_mask.shape[1] != 1
+            or torch.is_grad_enabled() or kwargs.get("position_bias") is not None
+            or kwargs.get("softcap") is not None or kwargs.get("output_attentions")):
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       is_causal=is_causal, **kwargs)
     out = torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask,
