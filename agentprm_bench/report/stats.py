@@ -3,8 +3,9 @@
 ``paired(a, b)`` takes per-task values of two methods in the same task order and returns the
 mean difference a - b with a percentile-bootstrap 95% interval over tasks (tasks resampled
 together, so the pairing is kept) and a two-sided sign-flip permutation p-value (exact over
-all 2^n sign patterns up to n = 16, else 20,000 seeded random flips). Seeded: same input,
-same numbers. ``seed_task_ci`` is the interval of a mean over seeds and tasks (several seeds
+all 2^n sign patterns up to n = 16, else from 20,000 seeded random flips counting the observed
+signs as one of them, (1 + hits) / (1 + 20,000): a Monte-Carlo p is never 0, and is at least
+1/20,001). Seeded: same input, same numbers. ``seed_task_ci`` is the interval of a mean over seeds and tasks (several seeds
 measured on the same tasks): a two-level bootstrap, so the between-seed spread is in it.
 ``pooled_paired`` compares two methods over several seeds on the same tasks: the difference
 averaged over seeds and tasks, ``seed_task_ci`` of the per-seed differences, and the sign-flip p
@@ -37,17 +38,19 @@ class Paired:
 
 
 def sign_flip_p(d: np.ndarray, seed: int = 0) -> float:
-    """Two-sided p-value of mean(d) under random sign flips of the paired differences d (n,)."""
+    """Two-sided p-value of mean(d) under random sign flips of the paired differences d (n,):
+    the share of the 2^n sign patterns reaching |mean(d)| (n <= 16), else (1 + hits) / (1 + FLIPS)
+    over FLIPS seeded random patterns (the observed one counted too, so the p is a valid one)."""
     n = len(d)
     observed = abs(d.mean())
     if n == 0 or not np.any(d):
         return 1.0
     if n <= EXACT_UP_TO:
         signs = np.array(list(itertools.product((1.0, -1.0), repeat=n)))
-    else:
-        signs = np.random.default_rng(seed).choice((1.0, -1.0), size=(FLIPS, n))
-    means = np.abs(signs @ d / n)
-    return float(np.mean(means >= observed - 1e-12))
+        return float(np.mean(np.abs(signs @ d / n) >= observed - 1e-12))
+    signs = np.random.default_rng(seed).choice((1.0, -1.0), size=(FLIPS, n))
+    hits = int(np.sum(np.abs(signs @ d / n) >= observed - 1e-12))
+    return (1 + hits) / (1 + FLIPS)
 
 
 def paired(a: Sequence[float], b: Sequence[float], seed: int = 0) -> Paired:

@@ -18,6 +18,18 @@ def test_sign_flip_p_exact_small_cases():
     assert sign_flip_p(np.array([2.0, 1.0])) == pytest.approx(0.5)
 
 
+def test_sign_flip_p_monte_carlo_counts_the_observed_signs():
+    from agentprm_bench.report.stats import FLIPS
+
+    # d = 40 ones: of 20,000 random patterns none is all + or all - (chance 2^-39 each), so no
+    # draw reaches |mean| 1; the observed pattern counts as one: p = 1 / (FLIPS + 1), never 0
+    assert sign_flip_p(np.ones(40)) == 1 / (FLIPS + 1)
+    # d = (1, 0 x 39): every pattern has |mean| 1/40 -> all 20,000 draws hit -> p = 1
+    assert sign_flip_p(np.array([1.0] + [0.0] * 39)) == 1.0
+    # d = (1, 1, -1 x 38): |mean| 36/40 is reached only by patterns with at most one sign off -> tiny p
+    assert 1 / (FLIPS + 1) <= sign_flip_p(np.array([1.0, 1.0] + [-1.0] * 38)) < 1e-3
+
+
 def test_paired_keeps_the_pairing():
     a = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
     b = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
