@@ -185,8 +185,9 @@ def cmd_leaderboard(args: argparse.Namespace, out: TextIO) -> int:
         (d / "paired.md").write_text(
             "Paired comparisons (same tasks and samples): diff = a - b, paired bootstrap 95% CI, sign-flip p, "
             "Holm-adjusted p within env x search x budget x seed. Seed `all`: pooled over the `seeds` seeds "
-            "measured on the same tasks (difference averaged over seeds and tasks; CI from a two-level bootstrap, "
-            "seeds then tasks; sign-flip p over the seed-averaged per-task differences; its own Holm family). "
+            "measured on the same tasks (difference averaged over seeds and tasks; CI from a bootstrap resampling "
+            "seeds and tasks independently, one task draw shared by the drawn seeds; sign-flip p over the "
+            "seed-averaged per-task differences; its own Holm family). "
             "`privileged` rows involve oracle-select, an upper bound.\n\n" + to_markdown(pairs))
         pairs.to_csv(d / "paired.csv", index=False)
         out.write(f"\nwrote {d / 'leaderboard.md'} and {d / 'leaderboard.csv'} (every run, one row each), "

@@ -5,8 +5,9 @@ column ``won`` holds its per-task values.
 
 Runs are ``improve`` output dirs (``improve.jsonl``), one per (env, reward, seed). Per (env,
 reward, iteration) the table gives the mean test success over seeds and tasks and a 95% CI from
-a two-level bootstrap (seeds resampled, then tasks within each: the between-seed spread is in
-it), with each seed's success. The paired comparison of two rewards' final policies uses the
+``report.stats.seed_task_ci`` (seeds and tasks resampled independently, one task draw shared by
+the drawn seeds: the between-seed and between-task spreads are in it), with each seed's
+success. The paired comparison of two rewards' final policies uses the
 seeds both have: per-task success averaged over those seeds, paired on the (shared) test tasks
 (``report.stats.paired``: bootstrap CI, sign-flip p), with Holm's adjustment per env.
 """

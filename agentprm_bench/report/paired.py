@@ -12,8 +12,8 @@ methods to rank.
 
 Where a pair was measured with several seeds on the same tasks (``sweep --seeds``: each seed its
 own sample pool and reward-model training seed), a pooled row (seed ``all``, ``seeds`` = k) gives
-the difference averaged over the seeds and tasks; its 95% CI comes from a two-level bootstrap
-(seeds resampled, then tasks within each drawn seed, so the between-seed spread is in it) and its
+the difference averaged over the seeds and tasks; its 95% CI from ``stats.seed_task_ci`` (seeds and
+tasks resampled independently, one task draw shared by the drawn seeds: both spreads are in it) and its
 p-value from sign flips of the per-task differences averaged over the seeds. Pooled rows get
 their own Holm family per env, search family and budget.
 """

@@ -1,7 +1,7 @@
 """Scaling curves from result records: metric vs budget and vs compute, one line per method,
 95% CI bands, one figure per env (rows: Best-of-N, beam search). A panel shows the runs on
 its search's most common task set, with plain sampling on that same set. Several seeds: each point
-is the mean over the seeds (metric and compute) with the two-level interval of
+is the mean over the seeds (metric and compute) with the crossed seeds-and-tasks interval of
 ``leaderboard.over_seeds``; the legend gives the seed count."""
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ def _run(root, reward, seed, wons):
     return d
 
 
-def test_two_level_ci_is_a_point_without_any_spread_and_widens_with_seed_spread():
+def test_seed_task_ci_is_a_point_without_any_spread_and_widens_with_seed_spread():
     assert seed_task_ci([[1.0, 1.0], [1.0, 1.0]]) == (1.0, 1.0)
     lo, hi = seed_task_ci([[1.0] * 20, [0.0] * 20])  # seeds disagree completely: tasks alone hide it
     assert lo == 0.0 and hi == 1.0

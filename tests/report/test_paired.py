@@ -57,7 +57,7 @@ def test_pooled_over_seeds_hand_computable():
     assert row["seeds"] == 2 and row["diff"] == pytest.approx(0.25) and row["p"] == pytest.approx(0.75)
     assert row["value_a"] == pytest.approx(0.375) and row["value_b"] == pytest.approx(0.125)
     assert row["ci_low"] < 0.25 < row["ci_high"] and row["p_holm"] == row["p"]  # its own Holm family
-    # the two-level interval holds the between-seed spread: wider than the seed-averaged task bootstrap
+    # the seeds-and-tasks interval holds the between-seed spread: wider than the seed-averaged task bootstrap
     from agentprm_bench.report.stats import paired
     flat = paired([1, .5, 0, 0], [0, 0, 0, .5])
     assert row["ci_high"] - row["ci_low"] >= flat.ci_high - flat.ci_low

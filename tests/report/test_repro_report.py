@@ -156,3 +156,13 @@ def test_the_report_names_each_envs_policy_and_flags_seeds_of_different_policies
     assert "seed 0: `c3c63a23`; seed 1: `48094075`; seed 2: not recorded" in mixed
     unknown = script.policy_line([sampled_from(None, 0), sampled_from("48094075ab", 1)])
     assert unknown.startswith("**Not every record names its policy** (seed 0: not recorded; seed 1: `48094075`)")
+
+
+def test_a_significant_p_with_an_interval_holding_zero_says_so(script):
+    t = {"diff": 0.02, "lo": -0.005, "hi": 0.04, "p": 0.02, "holm": 0.2, "seeds": 3}
+    assert script.describe(t).endswith("(Holm p = 0.20; significant alone, not after Holm; "
+                                       "the interval over 3 seeds and the tasks holds 0)")
+    # the interval excludes 0, or the p does not call it significant, or one seed: nothing added
+    assert script.describe({**t, "lo": 0.001}).endswith("not after Holm)")
+    assert script.describe({**t, "p": 0.3, "holm": 1.0}).endswith("not significant)")
+    assert script.describe({**t, "seeds": 1}).endswith("not after Holm)")

@@ -60,3 +60,18 @@ def test_pooled_paired_averages_seeds_and_flips_the_seed_mean_differences():
     assert (p.ci_low, p.ci_high) == seed_task_ci([(1, 1, 0, 0), (1, 0, 0, -1)])
     with pytest.raises(ValueError, match="seeds, tasks"):
         pooled_paired([(1, 0)], [(1, 0, 0)])
+
+
+def test_seed_task_ci_resamples_tasks_once_for_all_seeds():
+    from agentprm_bench.report.stats import seed_task_ci
+
+    # three seeds that agree on every task: each resample's mean is its drawn tasks' mean whatever
+    # seeds it draws, so the interval is the tasks' bootstrap, as wide as with one seed. Tasks drawn
+    # anew within each seed (a nested bootstrap) would average three task draws: ~1/sqrt(3) as wide.
+    row = [1.0] * 12 + [0.0] * 28
+    lo1, hi1 = seed_task_ci([row])
+    lo3, hi3 = seed_task_ci([row] * 3)
+    assert 0.85 < (hi3 - lo3) / (hi1 - lo1) < 1.15
+    assert lo3 < 0.3 < hi3
+    # seeds that disagree and tasks that do not: the seeds' spread alone (the means 1 and 0 can be drawn alone)
+    assert seed_task_ci([[1.0] * 20, [0.0] * 20]) == (0.0, 1.0)
