@@ -232,8 +232,8 @@ def report(results: Path) -> tuple[str, list[str]]:
              "over seeds and tasks, the same bootstrap's CI, sign-flip p of the seed-averaged per-task "
              "differences; Holm within env x search x budget). The interval and the p can disagree near 0.05: "
              "the interval resamples the seeds too (it widens when the seeds disagree), the sign-flip test holds "
-             "the seeds fixed and is exact over the tasks; a finding is called significant by its p alone and "
-             "says so where its interval holds 0. Every table comes from the records alone.", ""]
+             "the seeds fixed and is a permutation test over the tasks; a finding is called significant by its p "
+             "alone and says so where its interval holds 0. Every table comes from the records alone.", ""]
     all_findings = []
     for env in sorted(df.env.unique()):
         own, own_frame = df[df.env == env], frame[frame.env == env]
