@@ -43,8 +43,8 @@ def scaling_figures(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
                 for c, x in enumerate(("budget", "total_tokens")):
                     ax = axes[r][c]
                     label = f"{method} (privileged: sees the outcome)" if method == "oracle-select" else method
-                    seeds = int(m.seeds.max())
-                    label += f" ({seeds} seeds)" if seeds > 1 else ""
+                    low, high = int(m.seeds.min()), int(m.seeds.max())  # points of a curve may differ
+                    label += f" ({low}-{high} seeds)" if low < high else f" ({high} seeds)" if high > 1 else ""
                     line, = ax.plot(m[x], m.value, marker="o", label=label, **style)
                     ax.fill_between(m[x], m.ci_low, m.ci_high, alpha=0.08, color=line.get_color())
             for c, label in enumerate(("budget (N for BoN, N x M for beam)", "compute (policy + RM tokens)")):

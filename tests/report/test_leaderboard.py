@@ -184,6 +184,11 @@ def test_scaling_figures_plot_one_point_per_budget_over_seeds(tmp_path, monkeypa
     assert [p.name for p in scaling_figures(df, tmp_path)] == ["scaling_E.png"]
     label, budgets, values = next(d for d in drawn if d[0] and d[0].startswith("agentprm"))
     assert label == "agentprm (2 seeds)" and budgets == [1, 2] and values == [0.375, 0.5]
+    # a curve whose points rest on different seed counts (seed 1 not yet run at budget 2) says so
+    drawn.clear()
+    scaling_figures(df[~((df.seed == 1) & (df.budget == 2))], tmp_path)
+    label = next(d[0] for d in drawn if d[0] and d[0].startswith("agentprm"))
+    assert label == "agentprm (1-2 seeds)"
 
 
 def test_an_env_whose_seeds_name_different_policies_is_flagged(tmp_path):

@@ -116,6 +116,32 @@ def test_beam_search_on_fewer_seeds_than_best_of_n_is_paired_on_its_seed_and_say
     assert "| ORM | process vs outcome reward | +0.375 [" in text  # the beam's paired table is filled
 
 
+def test_a_seed_still_being_run_is_left_out_until_it_has_every_cell(script, results):
+    """Beam search: seed 0 has @2x2 and @4x4, seed 1 only @2x2 (its @4x4 still running). Seed 1's
+    beam records stay out of every table and sentence (which then rest on seed 0 alone and say so)
+    and the report names what is missing; its Best-of-N records count as before."""
+    from dataclasses import replace
+
+    beam = {"agentprm": [1, 1, 1, 1, 0, 0, 0, 0], "orm": [1, 0, 0, 0, 0, 0, 0, 0]}
+    for seed, budgets in ((0, (4, 16)), (1, (4,))):
+        with (results / "textcraft" / f"seed{seed}" / "results.jsonl").open("a") as f:
+            for m, v in beam.items():
+                for b in budgets:
+                    rec = replace(record(m, seed, b, v if seed == 0 else v[::-1], search="beam"), width=b // 2,
+                                  expand=2)
+                    f.write(json.dumps(rec.to_json()) + "\n")
+    text, said = script.report(results)
+    assert "Not in these tables yet (beam search): seed 1 (2 of its 4 cells)" in text
+    assert "### Beam search (seed 0 only)\n" in text and "### Best-of-N\n" in text
+    on_beam = [s for s in said if "beam" in s]
+    assert on_beam and all(s.startswith("TextCraft-v1 (seed 0 only), beam") for s in on_beam), on_beam
+    # seed 0's values, not pooled with seed 1's reversed ones
+    assert any(s.startswith("TextCraft-v1 (seed 0 only), beam @2x2: AgentPRM − ORM +0.375 [") for s in on_beam)
+    assert "from 16 result records (2 more, of seeds still being run, left out: below)" in text
+    kept, short = script.complete_seeds(script.latest_results([results]))
+    assert short == {("TextCraft-v1", "beam"): [(1, 2, 4)]} and len(kept) == 16
+
+
 def test_readme_block_is_replaced_and_markers_are_required(script, results, tmp_path):
     _, said = script.report(results)
     readme = tmp_path / "README.md"
