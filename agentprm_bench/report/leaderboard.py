@@ -15,8 +15,10 @@ paired rule: the smallest budget where it reaches the baseline's best AND at no 
 budget is it significantly worse than that best (paired sign-flip p < 0.05 with a negative
 difference, on the same tasks); the paired difference at that budget, its 95% CI and p are
 reported beside the ratios (``paired_*``). No such budget: no ratio; where the method did reach the
-best but fell significantly below it later, ``fell_*`` gives the first such budget and its test. Several seeds: the curves are
-means over the seeds and the paired test pools them (the pooled rows of ``paired``).
+best but fell significantly below it later, ``fell_*`` gives the first such budget and its test.
+Several seeds: the curves are means over the seeds and the paired test pools them (the pooled rows
+of ``paired``); where two budgets were measured on different seeds, the test pools the seeds both
+have.
 """
 
 from __future__ import annotations
@@ -142,13 +144,15 @@ ALPHA = 0.05  # a paired difference with sign-flip p below this is significant
 
 
 def _test(row: pd.Series, base: pd.Series) -> Paired | None:
-    """Paired test of a method's row against the baseline's: on the same tasks (and, pooled over seeds,
-    the same seeds); None where they were not measured on the same ones."""
-    if row.task_ids != base.task_ids or row.seed_ids != base.seed_ids:
+    """Paired test of a method's row against the baseline's on the same tasks, pooled over the seeds
+    both have (a sweep over seeds cut mid-way leaves some budgets on fewer seeds); None where they
+    share no tasks list or no seed."""
+    common = [s for s in row.seed_ids if s in base.seed_ids]
+    if row.task_ids != base.task_ids or not common:
         return None
-    if len(row.seed_ids) == 1:
-        return paired(row.seed_values[0], base.seed_values[0])
-    return pooled_paired(row.seed_values, base.seed_values)
+    a = [row.seed_values[row.seed_ids.index(s)] for s in common]
+    b = [base.seed_values[base.seed_ids.index(s)] for s in common]
+    return paired(a[0], b[0]) if len(common) == 1 else pooled_paired(a, b)
 
 
 def _paired_hit(rows: pd.DataFrame, base: pd.Series, target: float
@@ -211,6 +215,8 @@ def efficiency(df: pd.DataFrame, baselines: Sequence[str] = ("orm", "pvm", "none
                             "paired_ci_low": test.ci_low if test else np.nan,
                             "paired_ci_high": test.ci_high if test else np.nan,
                             "paired_p": test.p_value if test else np.nan,
+                            # the seeds that test pooled: those both the method's row and the baseline's have
+                            "paired_seeds": len(set(hit.seed_ids) & set(at_best.seed_ids)) if test else np.nan,
                             # reached the best but not credited: where it fell significantly below it
                             "fell_budget": fell[0] if fell else np.nan,
                             "fell_diff": fell[1].diff if fell else np.nan,

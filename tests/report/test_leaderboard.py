@@ -167,6 +167,19 @@ def test_efficiency_over_seeds_uses_the_seed_mean_curves_and_the_pooled_test():
     assert test.diff == 0.0 and test.p_value == 1.0  # seed-averaged per-task d = (0, -.5, .5, 0): mean 0
 
 
+def test_efficiency_pairs_budgets_measured_on_different_seeds_on_the_seeds_both_have():
+    from agentprm_bench.report.stats import paired
+
+    df = seeds_frame()
+    df = df[~((df.method == "agentprm") & (df.seed == 1) & (df.budget == 2))]  # seed 1 cut before N=2
+    row = efficiency(df, ("orm",)).iloc[0]
+    # AgentPRM@2 rests on seed 0 (0.5, reaching ORM's 0.5); ORM@4 on seeds 0 and 1: paired on seed 0
+    test = paired((1, 1, 0, 0), (1, 1, 0, 0))
+    assert row.method_budget == 2 and (row.paired_diff, row.paired_p) == (test.diff, test.p_value) == (0.0, 1.0)
+    assert (row.seeds, row.paired_seeds) == (2, 1)
+    assert efficiency(seeds_frame(), ("orm",)).iloc[0].paired_seeds == 2
+
+
 def test_scaling_figures_plot_one_point_per_budget_over_seeds(tmp_path, monkeypatch):
     import matplotlib.axes
 

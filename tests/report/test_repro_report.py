@@ -114,6 +114,10 @@ def test_beam_search_on_fewer_seeds_than_best_of_n_is_paired_on_its_seed_and_say
     assert on_beam and all(s.startswith("TextCraft-v1 (seed 0 only), ") for s in on_beam), on_beam
     assert all(s.startswith("TextCraft-v1, ") for s in said if s not in on_beam), said
     assert "| ORM | process vs outcome reward | +0.375 [" in text  # the beam's paired table is filled
+    # against plain sampling (seeds 0 and 1) the efficiency test pairs on seed 0, and says so
+    head = ("TextCraft-v1 (seed 0 only), beam search: AgentPRM reaches plain sampling's best (0.125, the mean "
+            "of 2 seeds) at budget 4;")
+    assert any(s.startswith(head) and s.endswith("paired on the 1 seed both have.") for s in on_beam), on_beam
 
 
 def test_a_seed_still_being_run_is_left_out_until_it_has_every_cell(script, results):
