@@ -187,9 +187,10 @@ def findings(labels: dict[str, str], df: pd.DataFrame, pairs: pd.DataFrame, eff:
 
 def complete_seeds(records: list) -> tuple[list, dict[tuple[str, str], list[tuple[int, int, int]]]]:
     """Records of the seeds that have every cell (method, budget, beam shape) of their env and search
-    (bon, beam, sample, greedy) that any seed has; a seed still being run (e.g. beam search @2x2 done, @4x4 not yet) is
-    left out of every table, pair and finding, so that no sentence pools different seeds at
-    different budgets under one label. A seed without any record of a search is not short of it.
+    (bon, beam, sample, greedy) that any seed has; a seed still being run (e.g. beam search @2x2
+    done, @4x4 not yet) is left out of every table, pair and finding, so that no sentence pools
+    different seeds at different budgets under one label. A seed without any record of a search is
+    not short of it.
     -> (kept records, (env, search) -> [(seed, cells it has, cells of the search)] of the seeds left
     out)."""
     def cell(r):
