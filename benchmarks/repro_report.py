@@ -165,8 +165,8 @@ def findings(labels: dict[str, str], df: pd.DataFrame, pairs: pd.DataFrame, eff:
             out.append(rule + f"; AgentPRM − {base} at budget {at} {describe(t)}.")
         else:
             where = "" if row.baseline == "none" else f" at budget {row.baseline_budget}"
-            if row.paired_seeds < row.seeds:  # e.g. beam search on seed 0 against plain sampling's three seeds
-                where += f", the mean of {row.seeds} seeds"
+            fewer = row.paired_seeds < row.seeds  # e.g. beam search on seed 0 against plain sampling's three seeds
+            where += f", the mean of {row.seeds} seeds" if fewer else ""
             out.append(f"{env}, {search}: AgentPRM reaches {base}'s best ({row.baseline_best:.3f}{where}) at budget "
                        f"{int(row.method_budget)}; {base}'s cost over AgentPRM's there (below 1: AgentPRM spent more): "
                        f"budget {row.budget_ratio:.2f}, search tokens {row.token_ratio:.2f}, "
@@ -174,7 +174,7 @@ def findings(labels: dict[str, str], df: pd.DataFrame, pairs: pd.DataFrame, eff:
                        f"AgentPRM − {base} there {signed(row.paired_diff)} [{row.paired_ci_low:+.3f}, "
                        f"{row.paired_ci_high:+.3f}], {fmt_p(row.paired_p)}"
                        + (f", paired on the {int(row.paired_seeds)} seed{'s' if row.paired_seeds > 1 else ''} both "
-                          "have." if row.paired_seeds < row.seeds else "."))
+                          "have." if fewer else "."))
     beam, env = df[df.search == "beam"], labels["beam"]
     for budget in sorted(beam.budget.unique()):
         shape = beam[beam.budget == budget].iloc[0]

@@ -215,8 +215,7 @@ def efficiency(df: pd.DataFrame, baselines: Sequence[str] = ("orm", "pvm", "none
                             "paired_ci_low": test.ci_low if test else np.nan,
                             "paired_ci_high": test.ci_high if test else np.nan,
                             "paired_p": test.p_value if test else np.nan,
-                            # the seeds that test pooled: those both the method's row and the baseline's have
-                            "paired_seeds": len(set(hit.seed_ids) & set(at_best.seed_ids)) if test else np.nan,
+                            "paired_seeds": test.seeds if test else np.nan,  # those both rows have (``_test``)
                             # reached the best but not credited: where it fell significantly below it
                             "fell_budget": fell[0] if fell else np.nan,
                             "fell_diff": fell[1].diff if fell else np.nan,

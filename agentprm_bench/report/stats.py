@@ -45,6 +45,7 @@ class Paired:
     ci_low: float
     ci_high: float
     p_value: float
+    seeds: int = 1  # the seeds pooled (``pooled_paired``); one for ``paired``
 
 
 def sign_flip_p(d: np.ndarray, seed: int = 0) -> float:
@@ -102,4 +103,4 @@ def pooled_paired(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]], se
     d = x - y
     lo, hi = seed_task_ci(list(d), seed)
     return Paired(x.shape[1], float(x.mean()), float(y.mean()), float(d.mean()), lo, hi,
-                  sign_flip_p(d.mean(axis=0), seed))
+                  sign_flip_p(d.mean(axis=0), seed), seeds=x.shape[0])
